@@ -1,0 +1,57 @@
+#pragma once
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "outboxd/backoff.hpp"
+#include "outboxd/pg/connection.hpp"
+
+namespace outboxd {
+
+// A setting an operator got wrong; the message names the setting and what is accepted.
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct database_config {
+  std::string url;  // from --database-url, OUTBOXD_DATABASE_URL or a file; never logged
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds statement_timeout{30'000};
+
+  pg::connection_options connection(std::string application_name) const;
+};
+
+struct run_config {
+  database_config database;
+  std::chrono::milliseconds poll_interval{1000};
+  int batch_size = 500;
+  backoff_options reconnect;
+  std::chrono::milliseconds shutdown_timeout{30'000};
+  std::string log_level = "info";
+};
+
+struct migrate_config {
+  database_config database;
+  std::string adapter = "ferriskey";
+  std::string adapter_file;  // wins over adapter when set
+  std::string iam_schema = "public";
+  std::string log_level = "info";
+};
+
+// Flags first, then OUTBOXD_* environment variables (OUTBOXD_POLL_INTERVAL for --poll-interval),
+// then defaults. `args` excludes the program and subcommand names. Throws config_error.
+run_config parse_run_config(const std::vector<std::string>& args);
+migrate_config parse_migrate_config(const std::vector<std::string>& args);
+
+// The option reference printed by `outboxd help`.
+std::string run_usage();
+std::string migrate_usage();
+
+// "250ms", "5s", "2m", "1h"; a bare number is milliseconds. Throws config_error.
+std::chrono::milliseconds parse_duration(std::string_view text, std::string_view setting);
+
+}  // namespace outboxd

@@ -1,0 +1,114 @@
+#pragma once
+
+#include <array>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "outboxd/pg/error.hpp"
+#include "outboxd/pg/result.hpp"
+
+struct pg_conn;  // libpq's PGconn
+
+namespace outboxd::pg {
+
+using clock = std::chrono::steady_clock;
+using param = std::optional<std::string_view>;  // nullopt is SQL NULL
+
+struct connection_options {
+  std::string url;               // libpq connection URI or key=value string; never logged
+  std::string application_name;  // shows in pg_stat_activity, e.g. "outboxd dispatcher"
+  std::chrono::milliseconds connect_timeout{5000};
+  // Applied to the session (SET statement_timeout) and, with a little slack, as our own
+  // client-side deadline on every query, so no statement can hang the daemon.
+  std::chrono::milliseconds statement_timeout{30000};
+};
+
+// The outcome of one statement: an error code with the server's words, or the last result.
+struct outcome {
+  std::error_code error;
+  std::string message;   // libpq's or the server's message; never contains the DSN
+  std::string sqlstate;  // five characters when the server reported an error
+  result rows;
+
+  explicit operator bool() const { return !error; }
+};
+
+struct notification {
+  std::string channel;
+  std::string payload;
+};
+
+// One PostgreSQL session, non-blocking, driven by Asio on the session's socket. The only code in
+// outboxd that calls libpq. Operations on one connection must not overlap: each owner runs one
+// statement at a time. Every wait has a deadline.
+class connection {
+ public:
+  explicit connection(boost::asio::any_io_executor executor);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  // Opens the session and applies the session settings. On failure, last_error() says why.
+  boost::asio::awaitable<std::error_code> connect(const connection_options& options);
+
+  // One statement with $n parameters (extended protocol, text format).
+  boost::asio::awaitable<outcome> execute(std::string_view sql, std::span<const param> params = {});
+  // Convenience: execute(sql, a, b) with string-like or param arguments. A coroutine itself, so
+  // the parameter array lives in its frame for as long as the statement runs.
+  template <typename... Params>
+  requires(sizeof...(Params) > 0) boost::asio::awaitable<outcome> execute(std::string_view sql,
+                                                                          Params... params) {
+    const std::array<param, sizeof...(Params)> values{param(params)...};
+    co_return co_await execute(sql, std::span<const param>(values));
+  }
+
+  // Several statements in one string (simple protocol), as a migration file holds them.
+  boost::asio::awaitable<outcome> execute_script(std::string_view sql);
+
+  // For LISTEN: waits until the server sends something or the deadline passes (errc::timeout,
+  // the session stays open), then reads it. Notifications are then taken one by one.
+  boost::asio::awaitable<std::error_code> wait_for_input(clock::time_point deadline);
+  std::optional<notification> take_notification();
+
+  bool is_open() const;
+  // Closes the session; a suspended operation on it completes with errc::closed.
+  void close();
+
+  int backend_pid() const;
+  bool in_failed_transaction() const;
+  std::string quote_identifier(std::string_view identifier) const;
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  using wait_type = boost::asio::posix::descriptor_base::wait_type;
+
+  boost::asio::awaitable<std::error_code> wait_socket(wait_type what, clock::time_point deadline);
+  boost::asio::awaitable<outcome> flush_and_collect(clock::time_point deadline);
+  void attach_socket();
+  std::error_code fail(errc code, std::string message);
+  clock::time_point query_deadline() const;
+
+  boost::asio::any_io_executor executor_;
+  boost::asio::steady_timer timer_;
+  std::optional<boost::asio::posix::stream_descriptor> socket_;
+  // Guards the deadline timer's handler (see wait_socket).
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  std::uint64_t wait_generation_ = 0;
+  bool timed_out_ = false;
+  pg_conn* conn_ = nullptr;
+  connection_options options_;
+  std::string last_error_;
+};
+
+}  // namespace outboxd::pg
