@@ -112,7 +112,7 @@ command_result run_outboxd(const std::string& arguments) {
 }
 
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step) {
+                std::chrono::nanoseconds step) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     if (condition()) return true;

@@ -51,6 +51,6 @@ command_result run_outboxd(const std::string& arguments);
 
 // Waits until `condition` holds, checking every `step`, for at most `timeout`.
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step = std::chrono::milliseconds(5));
+                std::chrono::nanoseconds step = std::chrono::milliseconds(5));
 
 }  // namespace outboxd::test

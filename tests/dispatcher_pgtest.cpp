@@ -1,0 +1,232 @@
+// Fan-out: outbox rows become exactly one delivery per (event, subscribed webhook of its realm).
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "outboxd/dispatcher.hpp"
+#include "support/iam_rows.hpp"
+#include "support/running_daemon.hpp"
+#include "support/test_database.hpp"
+
+namespace outboxd::test {
+namespace {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+// One dispatch transaction on a fresh dispatcher, run to completion on this thread.
+dispatch_result dispatch_once(const std::string& url, int batch_size = 500) {
+  asio::io_context io;
+  wake_signal wake(io.get_executor());
+  dispatcher once(io.get_executor(),
+                  {.database = {.url = url, .application_name = "outboxd test dispatcher"},
+                   .batch_size = batch_size},
+                  wake);
+  auto result = asio::co_spawn(io, once.dispatch_batch(), asio::use_future);
+  io.run();
+  return result.get();
+}
+
+std::set<std::string> webhooks_of_event(sql_session& sql, std::int64_t event_id) {
+  const auto rows =
+      sql.exec("SELECT webhook_id::text FROM outboxd.deliveries WHERE event_id = $1 ORDER BY 1",
+               {std::to_string(event_id)});
+  std::set<std::string> out;
+  for (int i = 0; i < rows.rows(); ++i) out.emplace(rows.text(i, 0));
+  return out;
+}
+
+TEST(dispatcher, fans_out_to_the_subscribed_webhooks_of_the_events_realm_only) {
+  test_database db;
+  auto& sql = db.sql();
+  const auto realm_a = uuid(1), realm_b = uuid(2);
+  add_realm(sql, realm_a, "a");
+  add_realm(sql, realm_b, "b");
+  add_webhook(sql, uuid(11), realm_a);
+  add_webhook(sql, uuid(12), realm_a);
+  add_webhook(sql, uuid(13), realm_a);
+  add_webhook(sql, uuid(21), realm_b);
+  subscribe(sql, uuid(11), "user.created");
+  subscribe(sql, uuid(12), "user.created");
+  subscribe(sql, uuid(13), "user.deleted");
+  subscribe(sql, uuid(21), "user.created");
+
+  const auto created_in_a = insert_event(sql, realm_a, "user.created");
+  const auto unsubscribed_in_a = insert_event(sql, realm_a, "role.created");
+  const auto created_in_b = insert_event(sql, realm_b, "user.created");
+
+  const auto result = dispatch_once(db.url());
+  ASSERT_FALSE(result.error) << result.message;
+  EXPECT_EQ(result.events, 3);
+  EXPECT_EQ(result.deliveries, 3);
+
+  EXPECT_EQ(webhooks_of_event(sql, created_in_a), (std::set{uuid(11), uuid(12)}));
+  EXPECT_EQ(webhooks_of_event(sql, unsubscribed_in_a), std::set<std::string>{});
+  EXPECT_EQ(webhooks_of_event(sql, created_in_b), std::set{uuid(21)});
+
+  // Every event left the hot table, including the one nobody subscribes to, and stays queryable.
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.outbox"), 0);
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.events"), 3);
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.deliveries WHERE status = 'pending' AND "
+                       "attempt_count = 0 AND next_attempt_at <= now()"),
+            3);
+
+  // A second pass finds nothing and creates nothing.
+  const auto again = dispatch_once(db.url());
+  ASSERT_FALSE(again.error) << again.message;
+  EXPECT_EQ(again.events, 0);
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.deliveries"), 3);
+}
+
+TEST(dispatcher, a_webhook_subscribed_twice_to_an_event_gets_one_delivery) {
+  test_database db;
+  auto& sql = db.sql();
+  add_realm(sql, uuid(1), "a");
+  add_webhook(sql, uuid(11), uuid(1));
+  subscribe(sql, uuid(11), "user.created");
+  subscribe(sql, uuid(11), "user.created");  // FerrisKey does not forbid it
+
+  const auto event = insert_event(sql, uuid(1), "user.created");
+  const auto result = dispatch_once(db.url());
+  ASSERT_FALSE(result.error) << result.message;
+  EXPECT_EQ(webhooks_of_event(sql, event), std::set{uuid(11)});
+}
+
+TEST(dispatcher, keeps_event_data_verbatim_whatever_json_it_is) {
+  test_database db;
+  auto& sql = db.sql();
+  add_realm(sql, uuid(1), "a");
+  const std::vector<std::string> data{R"({"id": "x", "nested": {"list": [1, 2.5, null]}})",
+                                      R"(["0198c5a2-2a11-7d4f-8e2b-7c3a5f9b2d02"])",
+                                      R"("0198c5a2-2a11-7d4f-8e2b-7c3a5f9b2d02")", "null"};
+  for (const auto& json : data) insert_event(sql, uuid(1), "user.bulk_deleted", json);
+  // SQL NULL data is accepted too (it reads as JSON null).
+  sql.exec(
+      "INSERT INTO outboxd.outbox (realm_id, event, resource_id) VALUES ($1, 'realm.deleted', $1)",
+      {uuid(1)});
+
+  const auto result = dispatch_once(db.url());
+  ASSERT_FALSE(result.error) << result.message;
+  ASSERT_EQ(result.events, 5);
+  const auto rows = sql.exec("SELECT data::text FROM outboxd.events ORDER BY id");
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    EXPECT_EQ(rows.text(static_cast<int>(i), 0),
+              sql.exec("SELECT $1::jsonb::text", {data[i]}).text(0, 0));
+  }
+  EXPECT_TRUE(rows.is_null(4, 0));
+}
+
+TEST(dispatcher, claims_at_most_a_batch_per_transaction_in_id_order) {
+  test_database db;
+  auto& sql = db.sql();
+  add_realm(sql, uuid(1), "a");
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(insert_event(sql, uuid(1), "user.created"));
+
+  const auto first = dispatch_once(db.url(), /*batch_size=*/2);
+  ASSERT_FALSE(first.error) << first.message;
+  EXPECT_EQ(first.events, 2);
+  EXPECT_EQ(sql.scalar("SELECT min(id) FROM outboxd.outbox"), ids[2]);
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.events"), 2);
+}
+
+TEST(dispatcher, four_dispatchers_racing_fan_out_every_pair_exactly_once) {
+  constexpr int kEvents = 10'000;
+  constexpr int kPerTransaction = 100;
+  constexpr int kSubscribed = 3;
+  test_database db;
+  auto& sql = db.sql();
+  add_realm(sql, uuid(1), "a");
+  for (int w = 0; w < kSubscribed; ++w) {
+    add_webhook(sql, uuid(10 + w), uuid(1));
+    subscribe(sql, uuid(10 + w), "user.created");
+  }
+  add_webhook(sql, uuid(99), uuid(1));  // subscribed to something else: gets nothing
+  subscribe(sql, uuid(99), "user.deleted");
+
+  const auto produce = [&](int transactions) {
+    for (int t = 0; t < transactions; ++t) {
+      sql.exec(
+          "INSERT INTO outboxd.outbox (realm_id, event, resource_id, data) "
+          "SELECT $1, 'user.created', $1, jsonb_build_object('n', n) FROM generate_series(1, $2) n",
+          {uuid(1), std::to_string(kPerTransaction)});
+    }
+  };
+  // Half the events wait in the outbox before the dispatchers start, so all four begin by
+  // fighting over the same rows; the other half is committed while they run.
+  const int transactions = kEvents / kPerTransaction;
+  produce(transactions / 2);
+  std::vector<std::unique_ptr<running_daemon>> daemons;
+  for (int i = 0; i < 4; ++i) {
+    daemons.push_back(std::make_unique<running_daemon>(
+        daemon_options{.url = db.url(), .poll_interval = 20ms, .batch_size = 50}));
+  }
+  produce(transactions - transactions / 2);
+  const bool drained = eventually(
+      [&] {
+        std::uint64_t total = 0;
+        for (const auto& d : daemons) total += d->dispatch().events_dispatched();
+        return total >= kEvents;
+      },
+      60s, 10ms);
+  ASSERT_TRUE(drained) << "not every event was dispatched within 60 s";
+
+  std::uint64_t events = 0, deliveries = 0;
+  for (std::size_t i = 0; i < daemons.size(); ++i) {
+    std::printf("dispatcher %zu: %llu events, %llu deliveries\n", i,
+                static_cast<unsigned long long>(daemons[i]->dispatch().events_dispatched()),
+                static_cast<unsigned long long>(daemons[i]->dispatch().deliveries_created()));
+    events += daemons[i]->dispatch().events_dispatched();
+    deliveries += daemons[i]->dispatch().deliveries_created();
+  }
+  daemons.clear();
+
+  // Each event was claimed by exactly one dispatcher, and each pair exists exactly once.
+  EXPECT_EQ(events, static_cast<std::uint64_t>(kEvents));
+  EXPECT_EQ(deliveries, static_cast<std::uint64_t>(kEvents * kSubscribed));
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.outbox"), 0);
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.events"), kEvents);
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.deliveries"), kEvents * kSubscribed);
+  EXPECT_EQ(sql.scalar("SELECT count(DISTINCT (event_id, webhook_id)) FROM outboxd.deliveries"),
+            kEvents * kSubscribed);
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM (SELECT event_id FROM outboxd.deliveries "
+                       "GROUP BY event_id HAVING count(*) <> $1) AS wrong",
+                       {std::to_string(kSubscribed)}),
+            0);
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.deliveries WHERE webhook_id = $1", {uuid(99)}),
+            0);
+}
+
+TEST(dispatcher, a_rolled_back_producer_transaction_leaves_no_event_and_no_delivery) {
+  test_database db;
+  auto& sql = db.sql();
+  add_realm(sql, uuid(1), "a");
+  add_webhook(sql, uuid(11), uuid(1));
+  subscribe(sql, uuid(11), "user.created");
+
+  running_daemon daemon({.url = db.url(), .poll_interval = 20ms});
+  // The producer's transaction is open while the dispatcher polls: its row must stay invisible.
+  sql_session producer(db.url(), "iam producer");
+  producer.script("BEGIN");
+  insert_event(producer, uuid(1), "user.created", R"({"marker": "rolled back"})");
+  const auto committed = insert_event(sql, uuid(1), "user.created", R"({"marker": "committed"})");
+  ASSERT_TRUE(eventually([&] { return daemon.dispatch().events_dispatched() >= 1; }, 10s));
+  producer.script("ROLLBACK");
+  // Give the dispatcher a chance to see anything there is to see: one more committed event.
+  insert_event(sql, uuid(1), "user.created", R"({"marker": "after"})");
+  ASSERT_TRUE(eventually([&] { return daemon.dispatch().events_dispatched() >= 2; }, 10s));
+
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.events WHERE data->>'marker' = 'rolled back'"),
+            0);
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.events"), 2);
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.outbox"), 0);
+  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.deliveries"), 2);
+  EXPECT_EQ(webhooks_of_event(sql, committed), std::set{uuid(11)});
+}
+
+}  // namespace
+}  // namespace outboxd::test
