@@ -1,0 +1,680 @@
+#include "outboxd/http/client.hpp"
+
+#include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cctype>
+#include <deque>
+#include <exception>
+#include <map>
+
+namespace outboxd::http {
+namespace {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;  // "http" alone would name outboxd::http here
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+using clock = std::chrono::steady_clock;
+using error_code = boost::system::error_code;
+
+constexpr std::uint16_t kHttpPort = 80;
+constexpr std::uint16_t kHttpsPort = 443;
+// Interim 1xx responses skipped before the final one; a server sending more is broken.
+constexpr int kMaxInterimResponses = 8;
+// Body bytes read per step: small enough that a cut body costs little extra reading.
+constexpr std::size_t kBodyChunk = 16 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// URL parsing
+
+bool is_space_or_control(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return byte <= 0x20 || byte == 0x7F;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           const auto lower = [](char c) {
+             return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+           };
+           return lower(x) == lower(y);
+         });
+}
+
+// A DNS name or an IPv4 literal: letters, digits and the unreserved marks. Percent-encoding,
+// sub-delimiters and non-ASCII (IDN must be punycode) are refused rather than guessed at.
+bool is_host_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  unsigned value = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (value == 0 || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+bool is_ipv6_host(const std::string& host) { return host.find(':') != std::string::npos; }
+
+// Host as it appears in a URL or a Host header: IPv6 literals bracketed.
+std::string bracketed(const std::string& host) {
+  return is_ipv6_host(host) ? "[" + host + "]" : host;
+}
+
+std::uint16_t default_port(bool tls) { return tls ? kHttpsPort : kHttpPort; }
+
+std::string host_header(const endpoint_url& url) {
+  if (url.port == default_port(url.tls)) return bracketed(url.host);
+  return fmt::format("{}:{}", bracketed(url.host), url.port);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+const error_code& http_error_sample() {
+  static const error_code sample = bhttp::make_error_code(bhttp::error::bad_version);
+  return sample;
+}
+
+// The peer went away: a reused keep-alive connection failing this way before any response byte
+// was most likely closed by the server while idle.
+bool is_peer_gone(const error_code& ec) {
+  return ec == asio::error::eof || ec == bhttp::error::end_of_stream ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::connection_aborted || ec == ssl::error::stream_truncated;
+}
+
+// Maps a transport error to response::error_code (deadlines are checked by the caller first).
+std::string classify(const error_code& ec) {
+  if (ec == beast::error::timeout || ec == asio::error::timed_out) return "timeout";
+  if (ec == asio::error::connection_refused) return "connect_refused";
+  if (is_peer_gone(ec) || ec == bhttp::error::partial_message) return "reset";
+  if (ec.category() == asio::error::get_ssl_category() ||
+      ec.category() == ssl::error::get_stream_category()) {
+    return "tls";
+  }
+  if (ec.category() == http_error_sample().category()) return "protocol";
+  return "io";
+}
+
+// Resolver failures are all "dns": host_not_found, host_not_found_try_again, no_data,
+// no_recovery (netdb category), service_not_found, socket_type_not_supported (addrinfo
+// category), and whatever getaddrinfo reports through errno.
+std::string describe_resolve_error(const std::string& host, const error_code& ec) {
+  return fmt::format("cannot resolve {}: {}", host, ec.message());
+}
+
+std::string tls_failure_detail(const std::string& host, const error_code& ec, SSL* handle) {
+  auto detail = fmt::format("TLS handshake with {} failed: {}", host, ec.message());
+  // The handshake error only says "certificate verify failed"; the verify result says why.
+  const long verify = SSL_get_verify_result(handle);
+  if (verify != X509_V_OK) {
+    detail += fmt::format(" ({})", X509_verify_cert_error_string(verify));
+  }
+  return detail;
+}
+
+void fail(response& out, std::string code, std::string detail) {
+  out.status = 0;
+  out.error_code = std::move(code);
+  out.error_detail = std::move(detail);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+struct connection {
+  std::optional<beast::tcp_stream> plain;
+  std::optional<ssl::stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;  // bytes read past the header, owned by the next parse
+  clock::time_point idle_since;
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  void close() {
+    error_code ignored;
+    lowest().socket().close(ignored);
+  }
+};
+
+struct idle_entry {
+  std::unique_ptr<connection> conn;
+};
+
+enum class ending {
+  reusable,  // the response was read completely and the server keeps the connection open
+  closed,    // done (or failed); the connection must not be used again
+  stale,     // a reused connection was found dead before any response byte: retry on a new one
+};
+
+// The request body is sent straight from the shared string, without a copy per attempt.
+using request_message = bhttp::request<bhttp::span_body<const char>>;
+
+bool is_token_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_framing_header(std::string_view name) {
+  // The client owns these: a second Host or Content-Length would let a header smuggle requests.
+  return iequals(name, "host") || iequals(name, "content-length") ||
+         iequals(name, "transfer-encoding") || iequals(name, "connection");
+}
+
+// Fills `message`; returns an error detail for a header that cannot be sent safely.
+std::optional<std::string> build_request(const request& req, request_message& message) {
+  message.method(bhttp::verb::post);
+  message.target(req.url.target.empty() ? "/" : req.url.target);
+  message.version(11);
+  message.set(bhttp::field::host, host_header(req.url));
+  for (const auto& header : req.headers) {
+    if (header.name.empty() ||
+        !std::all_of(header.name.begin(), header.name.end(), is_token_char)) {
+      // The name itself stays out of the detail: it may hold control characters.
+      return std::string("a request header name is not an HTTP token");
+    }
+    const bool bad_value = std::any_of(header.value.begin(), header.value.end(), [](char c) {
+      return (is_space_or_control(c) && c != ' ' && c != '\t');
+    });
+    if (bad_value) return fmt::format("request header {} holds a control character", header.name);
+    if (is_framing_header(header.name)) continue;
+    message.insert(header.name, header.value);
+  }
+  if (req.body) {
+    message.body() = beast::span<const char>(req.body->data(), req.body->size());
+  }
+  message.content_length(message.body().size());
+  message.keep_alive(true);
+  return std::nullopt;
+}
+
+struct exchange_limits {
+  clock::time_point deadline;
+  std::size_t max_body = 0;
+  bool reused = false;
+};
+
+std::string timeout_detail(std::string_view step, std::chrono::milliseconds budget) {
+  return fmt::format("timed out {} (limit {} ms)", step, budget.count());
+}
+
+// One request/response on an open connection. Never throws; failures land in `out`.
+template <class Stream>
+asio::awaitable<ending> exchange_on(Stream& stream, connection& conn,
+                                    const request_message& message, exchange_limits limits,
+                                    std::chrono::milliseconds budget, response& out) {
+  auto& lowest = conn.lowest();
+  const auto failed = [&](const error_code& ec, std::string_view step) {
+    if (clock::now() >= limits.deadline || ec == beast::error::timeout) {
+      fail(out, "timeout", timeout_detail(step, budget));
+    } else {
+      fail(out, classify(ec), fmt::format("{}: {}", step, ec.message()));
+    }
+    return ending::closed;
+  };
+
+  lowest.expires_at(limits.deadline);
+  const auto [write_ec, written] =
+      co_await bhttp::async_write(stream, message, asio::as_tuple(asio::use_awaitable));
+  (void)written;
+  if (write_ec) {
+    if (limits.reused && is_peer_gone(write_ec) && clock::now() < limits.deadline) {
+      co_return ending::stale;
+    }
+    co_return failed(write_ec, "sending the request");
+  }
+
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
+  for (int interim = 0;; ++interim) {
+    parser.emplace();
+    // The body is read in bounded steps below and cut at max_body, so no parser limit.
+    parser->body_limit(boost::none);
+    lowest.expires_at(limits.deadline);
+    const auto [header_ec, header_bytes] = co_await bhttp::async_read_header(
+        stream, conn.buffer, *parser, asio::as_tuple(asio::use_awaitable));
+    (void)header_bytes;
+    if (header_ec) {
+      const bool nothing_arrived = interim == 0 && !parser->got_some() && conn.buffer.size() == 0;
+      if (limits.reused && nothing_arrived && is_peer_gone(header_ec) &&
+          clock::now() < limits.deadline) {
+        co_return ending::stale;
+      }
+      co_return failed(header_ec, "waiting for the response");
+    }
+    const int status = parser->get().result_int();
+    // 100 Continue and friends precede the real answer (101 would be a protocol switch we never
+    // asked for: reported as the status).
+    const bool interim_response = status >= 100 && status < 200 && status != 101;
+    if (!interim_response || interim + 1 >= kMaxInterimResponses) break;
+  }
+
+  auto& head = parser->get();
+  const int status = head.result_int();
+  const auto retry_after = head.find(bhttp::field::retry_after);
+  if (retry_after != head.end()) out.retry_after = std::string(retry_after->value());
+
+  std::vector<char> scratch;
+  bool cut = false;
+  while (!parser->is_done()) {
+    // Ask for at most one byte more than still fits: that byte proves the body is too long.
+    const std::size_t room = limits.max_body - out.body_prefix.size();
+    scratch.resize(room >= kBodyChunk ? kBodyChunk : room + 1);
+    head.body().data = scratch.data();
+    head.body().size = scratch.size();
+    lowest.expires_at(limits.deadline);
+    const auto [read_ec, read_bytes] = co_await bhttp::async_read(
+        stream, conn.buffer, *parser, asio::as_tuple(asio::use_awaitable));
+    (void)read_bytes;
+    const std::size_t got = scratch.size() - head.body().size;
+    out.body_prefix.append(scratch.data(), std::min(got, room));
+    if (got > room) {
+      cut = true;
+      break;
+    }
+    if (read_ec && read_ec != bhttp::error::need_buffer) {
+      co_return failed(read_ec, fmt::format("reading the body of a {} response", status));
+    }
+  }
+  out.status = status;
+  // A cut body is abandoned, never drained: the connection goes with it.
+  if (cut || status < 200) co_return ending::closed;
+  const bool reusable = head.keep_alive() && parser->is_done() && conn.buffer.size() == 0;
+  co_return reusable ? ending::reusable : ending::closed;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// endpoint_url
+
+std::string endpoint_url::key() const {
+  return fmt::format("{}://{}:{}", tls ? "https" : "http", bracketed(host), port);
+}
+
+std::optional<endpoint_url> parse_url(std::string_view url) {
+  if (std::any_of(url.begin(), url.end(), is_space_or_control)) return std::nullopt;
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::nullopt;
+  endpoint_url result;
+  const auto scheme = url.substr(0, scheme_end);
+  if (iequals(scheme, "http")) {
+    result.tls = false;
+  } else if (iequals(scheme, "https")) {
+    result.tls = true;
+  } else {
+    return std::nullopt;
+  }
+
+  auto rest = url.substr(scheme_end + 3);
+  rest = rest.substr(0, rest.find('#'));  // the fragment never leaves the client
+  const auto authority_end = rest.find_first_of("/?");
+  const auto authority = rest.substr(0, authority_end);
+  const auto target =
+      authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+  if (authority.find('@') != std::string_view::npos) return std::nullopt;  // user-info
+
+  std::string_view host;
+  std::optional<std::string_view> port_text;
+  if (authority.starts_with('[')) {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = authority.substr(1, close - 1);
+    const auto after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return std::nullopt;
+      port_text = after.substr(1);
+    }
+    // Zones (fe80::1%25eth0) name a local interface: never a webhook destination.
+    if (host.find('%') != std::string_view::npos) return std::nullopt;
+    error_code ec;
+    const std::string literal(host);
+    asio::ip::make_address_v6(literal, ec);
+    if (ec) return std::nullopt;
+  } else {
+    const auto colon = authority.find(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+    if (!std::all_of(host.begin(), host.end(), is_host_char)) return std::nullopt;
+  }
+  if (host.empty()) return std::nullopt;
+  // Host names are case-insensitive: one spelling, one connection pool.
+  result.host = std::string(host);
+  for (auto& c : result.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+
+  if (port_text) {
+    const auto port = parse_port(*port_text);
+    if (!port) return std::nullopt;
+    result.port = *port;
+  } else {
+    result.port = default_port(result.tls);
+  }
+
+  if (target.empty()) {
+    result.target = "/";
+  } else if (target.front() == '?') {
+    result.target = "/" + std::string(target);
+  } else {
+    result.target = std::string(target);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// client
+
+struct client::impl {
+  impl(asio::any_io_executor ex, client_options opts)
+      : executor(std::move(ex)), options(std::move(opts)), tls_context(ssl::context::tls_client) {
+    tls_context.set_verify_mode(ssl::verify_peer);
+    SSL_CTX_set_min_proto_version(tls_context.native_handle(), TLS1_2_VERSION);
+    error_code ec;
+    tls_context.set_default_verify_paths(ec);
+    if (ec) tls_setup_error = fmt::format("cannot load the system CA store: {}", ec.message());
+    if (!options.ca_file.empty()) {
+      tls_context.load_verify_file(options.ca_file, ec);
+      if (ec) tls_setup_error = fmt::format("cannot load {}: {}", options.ca_file, ec.message());
+    }
+  }
+
+  asio::awaitable<void> send(const request& req, clock::time_point start, response& out);
+  asio::awaitable<std::vector<tcp::endpoint>> resolve(const endpoint_url& url,
+                                                      clock::time_point deadline, response& out);
+  asio::awaitable<std::unique_ptr<connection>> open(const endpoint_url& url,
+                                                    clock::time_point deadline, response& out);
+  asio::awaitable<ending> exchange(connection& conn, const request_message& message,
+                                   exchange_limits limits, response& out);
+
+  std::unique_ptr<connection> acquire(const std::string& key);
+  void release(const std::string& key, std::unique_ptr<connection> conn);
+  void drop_expired(std::deque<idle_entry>& entries, clock::time_point now) const;
+
+  asio::any_io_executor executor;
+  client_options options;
+  ssl::context tls_context;
+  std::string tls_setup_error;  // https posts fail with it instead of trusting less than asked
+  // Idle keep-alive connections per endpoint key, oldest first.
+  std::map<std::string, std::deque<idle_entry>, std::less<>> idle;
+};
+
+void client::impl::drop_expired(std::deque<idle_entry>& entries, clock::time_point now) const {
+  while (!entries.empty() && now - entries.front().conn->idle_since > options.idle_timeout) {
+    entries.front().conn->close();
+    entries.pop_front();
+  }
+}
+
+std::unique_ptr<connection> client::impl::acquire(const std::string& key) {
+  const auto found = idle.find(key);
+  if (found == idle.end()) return nullptr;
+  auto& entries = found->second;
+  drop_expired(entries, clock::now());
+  std::unique_ptr<connection> conn;
+  if (!entries.empty()) {
+    // Most recently used first: the one least likely to have been closed by the server.
+    conn = std::move(entries.back().conn);
+    entries.pop_back();
+  }
+  if (entries.empty()) idle.erase(found);
+  return conn;
+}
+
+void client::impl::release(const std::string& key, std::unique_ptr<connection> conn) {
+  if (options.max_idle_per_endpoint == 0) return;  // destroying it closes it
+  auto& entries = idle[key];
+  const auto now = clock::now();
+  drop_expired(entries, now);
+  while (entries.size() >= options.max_idle_per_endpoint) {
+    entries.front().conn->close();
+    entries.pop_front();
+  }
+  conn->idle_since = now;
+  entries.push_back({std::move(conn)});
+}
+
+asio::awaitable<std::vector<tcp::endpoint>> client::impl::resolve(const endpoint_url& url,
+                                                                  clock::time_point deadline,
+                                                                  response& out) {
+  // getaddrinfo runs on Asio's resolver thread and cannot be interrupted: cancel() only takes
+  // effect once it returns. So the lookup completes into shared state that outlives this
+  // coroutine, and we wait on a timer that either the lookup or the deadline ends.
+  struct lookup {
+    explicit lookup(const asio::any_io_executor& ex) : resolver(ex), wake(ex) {}
+    tcp::resolver resolver;
+    asio::steady_timer wake;
+    bool done = false;
+    error_code ec;
+    tcp::resolver::results_type results;
+  };
+  auto state = std::make_shared<lookup>(executor);
+  state->wake.expires_at(deadline);
+  const std::string service = std::to_string(url.port);
+  state->resolver.async_resolve(url.host, service, tcp::resolver::numeric_service,
+                                [state](const error_code& ec, tcp::resolver::results_type results) {
+                                  state->done = true;
+                                  state->ec = ec;
+                                  state->results = std::move(results);
+                                  state->wake.cancel();
+                                });
+  const auto [wait_ec] = co_await state->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+  (void)wait_ec;  // cancelled when the lookup finished, expired at the deadline: `done` tells
+  std::vector<tcp::endpoint> endpoints;
+  if (!state->done) {
+    state->resolver.cancel();
+    fail(out, "timeout",
+         fmt::format("timed out resolving {} (limit {} ms)", url.host,
+                     options.connect_timeout.count()));
+    co_return endpoints;
+  }
+  if (state->ec) {
+    fail(out, "dns", describe_resolve_error(url.host, state->ec));
+    co_return endpoints;
+  }
+  for (const auto& entry : state->results) endpoints.push_back(entry.endpoint());
+  if (endpoints.empty()) fail(out, "dns", fmt::format("{} has no addresses", url.host));
+  co_return endpoints;
+}
+
+asio::awaitable<std::unique_ptr<connection>> client::impl::open(const endpoint_url& url,
+                                                                clock::time_point deadline,
+                                                                response& out) {
+  // Resolve, connect and TLS handshake share connect_timeout, inside the request's deadline.
+  const auto connect_deadline = std::min(deadline, clock::now() + options.connect_timeout);
+  const auto connect_budget =
+      std::min(options.connect_timeout,
+               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
+  if (url.tls && !tls_setup_error.empty()) {
+    fail(out, "tls", tls_setup_error);
+    co_return nullptr;
+  }
+
+  std::vector<tcp::endpoint> candidates;
+  error_code literal_ec;
+  const auto literal = asio::ip::make_address(url.host, literal_ec);
+  if (!literal_ec) {
+    candidates.emplace_back(literal, url.port);
+  } else {
+    auto resolved = co_await resolve(url, connect_deadline, out);
+    if (!out.error_code.empty()) co_return nullptr;
+    candidates = std::move(resolved);
+  }
+
+  std::vector<tcp::endpoint> permitted;
+  std::optional<asio::ip::address> first_refused;
+  for (const auto& candidate : candidates) {
+    if (options.addresses.permits(candidate.address())) {
+      permitted.push_back(candidate);
+    } else if (!first_refused) {
+      first_refused = candidate.address();
+    }
+  }
+  if (permitted.empty()) {
+    const auto address = first_refused ? first_refused->to_string() : std::string("?");
+    fail(out, "blocked_address",
+         address == url.host
+             ? fmt::format("{} is not allowed (use --allow-cidr)", address)
+             : fmt::format("{} resolves to {}, which is not allowed (use --allow-cidr)", url.host,
+                           address));
+    co_return nullptr;
+  }
+
+  auto conn = std::make_unique<connection>();
+  if (url.tls) {
+    conn->tls.emplace(executor, tls_context);
+  } else {
+    conn->plain.emplace(executor);
+  }
+  auto& lowest = conn->lowest();
+  lowest.expires_at(connect_deadline);
+  const auto [connect_ec, connected] =
+      co_await lowest.async_connect(permitted, asio::as_tuple(asio::use_awaitable));
+  if (connect_ec) {
+    if (clock::now() >= connect_deadline || connect_ec == beast::error::timeout) {
+      fail(out, "timeout",
+           fmt::format("timed out connecting to {} (limit {} ms)", bracketed(url.host),
+                       connect_budget.count()));
+    } else {
+      fail(
+          out, classify(connect_ec),
+          fmt::format("connect to {}:{}: {}", bracketed(url.host), url.port, connect_ec.message()));
+    }
+    co_return nullptr;
+  }
+  (void)connected;
+  error_code ignored;
+  // The request goes out in one write; don't let Nagle hold back a TLS record's tail.
+  lowest.socket().set_option(tcp::no_delay(true), ignored);
+
+  if (!url.tls) co_return conn;
+
+  auto& stream = *conn->tls;
+  if (literal_ec) {
+    // SNI carries DNS names only. (SSL_set_tlsext_host_name is a macro with a C cast.)
+    SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(url.host.c_str()));
+  }
+  error_code verify_ec;
+  stream.set_verify_callback(ssl::host_name_verification(url.host), verify_ec);
+  if (verify_ec) {
+    fail(out, "tls", fmt::format("cannot set up host name verification: {}", verify_ec.message()));
+    co_return nullptr;
+  }
+  lowest.expires_at(connect_deadline);
+  const auto [handshake_ec] = co_await stream.async_handshake(ssl::stream_base::client,
+                                                              asio::as_tuple(asio::use_awaitable));
+  if (handshake_ec) {
+    if (clock::now() >= connect_deadline || handshake_ec == beast::error::timeout) {
+      fail(out, "timeout",
+           fmt::format("timed out in the TLS handshake with {} (limit {} ms)", url.host,
+                       connect_budget.count()));
+    } else if (handshake_ec == asio::error::connection_reset ||
+               handshake_ec == asio::error::broken_pipe) {
+      fail(out, "reset",
+           fmt::format("TLS handshake with {}: {}", url.host, handshake_ec.message()));
+    } else {
+      // Anything else, including the peer hanging up mid-handshake, is a TLS failure.
+      fail(out, "tls", tls_failure_detail(url.host, handshake_ec, stream.native_handle()));
+    }
+    co_return nullptr;
+  }
+  co_return conn;
+}
+
+asio::awaitable<ending> client::impl::exchange(connection& conn, const request_message& message,
+                                               exchange_limits limits, response& out) {
+  const auto budget = options.request_timeout;
+  if (conn.tls) {
+    const auto result = co_await exchange_on(*conn.tls, conn, message, limits, budget, out);
+    co_return result;
+  }
+  const auto result = co_await exchange_on(*conn.plain, conn, message, limits, budget, out);
+  co_return result;
+}
+
+asio::awaitable<void> client::impl::send(const request& req, clock::time_point start,
+                                         response& out) {
+  const auto deadline = start + options.request_timeout;
+  request_message message;
+  std::optional<std::string> build_error;
+  try {
+    build_error = build_request(req, message);
+  } catch (const std::exception& e) {  // Beast refuses oversized fields by throwing
+    build_error = e.what();
+  }
+  if (build_error) {
+    fail(out, "io", *build_error);
+    co_return;
+  }
+
+  const std::string key = req.url.key();
+  auto conn = acquire(key);
+  const bool reused = conn != nullptr;
+  if (!conn) {
+    auto fresh = co_await open(req.url, deadline, out);
+    if (!fresh) co_return;
+    conn = std::move(fresh);
+  }
+  const exchange_limits limits{
+      .deadline = deadline, .max_body = options.max_response_bytes, .reused = reused};
+  auto result = co_await exchange(*conn, message, limits, out);
+  if (result == ending::stale) {
+    // The server closed the idle connection before it saw our request: safe to send it again,
+    // once, on a fresh connection.
+    conn->close();
+    conn.reset();
+    out = response{};
+    auto fresh = co_await open(req.url, deadline, out);
+    if (!fresh) co_return;
+    conn = std::move(fresh);
+    const exchange_limits retry_limits{
+        .deadline = deadline, .max_body = options.max_response_bytes, .reused = false};
+    result = co_await exchange(*conn, message, retry_limits, out);
+  }
+  if (result == ending::reusable) {
+    release(key, std::move(conn));
+  } else {
+    conn->close();
+  }
+}
+
+client::client(asio::any_io_executor executor, client_options options)
+    : impl_(std::make_unique<impl>(std::move(executor), std::move(options))) {}
+
+client::~client() = default;
+
+asio::awaitable<response> client::post(const request& request) {
+  const auto start = clock::now();
+  response result;
+  co_await impl_->send(request, start, result);
+  result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
+  co_return result;
+}
+
+std::size_t client::idle_connections() const {
+  std::size_t count = 0;
+  for (const auto& [key, entries] : impl_->idle) count += entries.size();
+  return count;
+}
+
+void client::close_idle() {
+  for (auto& [key, entries] : impl_->idle) {
+    for (auto& entry : entries) entry.conn->close();
+  }
+  impl_->idle.clear();
+}
+
+}  // namespace outboxd::http

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "outboxd/http/address_policy.hpp"
+#include "outboxd/message.hpp"
+
+namespace outboxd::http {
+
+// A webhook URL, parsed. Only http and https; no user-info; a host is required.
+struct endpoint_url {
+  bool tls = false;
+  std::string host;  // lower-cased; IPv6 literals without brackets
+  std::uint16_t port = 0;
+  std::string target;  // path and query, "/" when empty
+  // Idle connections are pooled per key: "https://host:port". (How many requests run at once
+  // is the scheduler's business, per endpoint URL.)
+  std::string key() const;
+};
+std::optional<endpoint_url> parse_url(std::string_view url);
+
+struct request {
+  endpoint_url url;
+  std::vector<http_header> headers;
+  std::shared_ptr<const std::string> body;  // shared by every subscriber of one event
+};
+
+// How one attempt ended: a status code when a response came, an error code when none did.
+struct response {
+  int status = 0;  // 0 unless a complete response came (a body cut off mid-way is an error)
+  // Empty when a response came; otherwise one of: timeout, connect_refused, dns, tls, reset,
+  // blocked_address, protocol (a malformed response), io (any other transport error).
+  std::string error_code;
+  std::string error_detail;  // for logs and the attempt record
+  std::string body_prefix;   // the response body's first bytes, at most max_response_bytes
+  std::optional<std::string> retry_after;  // the Retry-After header, verbatim
+  std::chrono::milliseconds duration{0};   // from the start of post() to its end
+};
+
+struct client_options {
+  std::chrono::milliseconds connect_timeout{5000};    // resolve + TCP connect + TLS handshake
+  std::chrono::milliseconds request_timeout{15'000};  // the whole attempt, connect included
+  std::size_t max_response_bytes = 4096;              // read and kept; a longer body is cut and the
+                                                      // connection dropped instead of drained
+  std::size_t max_idle_per_endpoint = 16;
+  std::chrono::milliseconds idle_timeout{30'000};  // pooled connections idle longer are closed
+  address_policy addresses;
+  std::string ca_file;  // extra trusted CAs (PEM) on top of the system store; empty for none
+};
+
+// HTTP/1.1 POSTs with Boost.Beast: keep-alive connections reused per endpoint (bounded pool),
+// https with certificate and host-name verification and SNI, redirects never followed, every
+// step under a deadline. Single-threaded: use from one executor. Never throws from post().
+class client {
+ public:
+  client(boost::asio::any_io_executor executor, client_options options);
+  ~client();
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  // The caller keeps `request` (and the client) alive until the post completes: co_await it
+  // directly, with the request a named local.
+  boost::asio::awaitable<response> post(const request& request);
+
+  std::size_t idle_connections() const;
+  // Closes every pooled connection (shutdown, or a test checking reconnects).
+  void close_idle();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace outboxd::http

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace outboxd::test {
+
+// How the receiver answers one request.
+struct reaction {
+  enum class kind {
+    respond,  // status + body (+ Retry-After / Location when set)
+    hang,     // read the request, never answer (until the client gives up)
+    reset,    // read the request, then reset the TCP connection (RST, SO_LINGER 0)
+    dribble,  // answer status + body one byte every dribble_interval
+    endless,  // answer status with a chunked body that never ends (bounded: stops after 30 s)
+  };
+  kind what = kind::respond;
+  int status = 200;
+  std::string body = "ok";
+  std::optional<std::string> retry_after;
+  std::optional<std::string> location;
+  std::chrono::milliseconds dribble_interval{200};
+
+  static reaction ok() { return {}; }
+  static reaction with_status(int status) { return {.status = status, .body = "status"}; }
+};
+
+struct received_request {
+  std::string method;
+  std::string target;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::chrono::steady_clock::time_point received_at;
+};
+
+// A real HTTP/1.1 server on 127.0.0.1 (port 0: the kernel picks), with keep-alive, on its own
+// thread; optionally TLS with a certificate for "localhost" and 127.0.0.1 signed by a throwaway
+// CA (ca_file()). Records every request and answers per path with scripted reactions.
+class receiver {
+ public:
+  struct options {
+    bool tls = false;
+  };
+  receiver();
+  explicit receiver(options opts);
+  ~receiver();
+  receiver(const receiver&) = delete;
+  receiver& operator=(const receiver&) = delete;
+
+  std::uint16_t port() const;
+  // "http://127.0.0.1:PORT/path" (https:// with tls).
+  std::string url(std::string_view path = "/hook") const;
+  // PEM file of the CA that signed the TLS certificate (tls only).
+  std::string ca_file() const;
+
+  // Requests to `path` get `sequence` in order, then `then` forever. Default: 200 "ok".
+  void react(std::string_view path, std::vector<reaction> sequence, reaction then = reaction::ok());
+
+  // Snapshot of what arrived, oldest first; all paths when `path` is empty.
+  std::vector<received_request> requests(std::string_view path = {}) const;
+  std::size_t count(std::string_view path = {}) const;
+  // Waits (condition variable, no polling) until at least n requests arrived.
+  bool wait_for_count(std::size_t n, std::chrono::milliseconds timeout,
+                      std::string_view path = {}) const;
+  // TCP connections accepted so far (to see keep-alive reuse).
+  std::size_t connections_accepted() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// Signature checks written independently of outboxd's signer (OpenSSL used directly), as a
+// receiver would. `headers` names are lower-case.
+bool verify_standard_webhooks(std::string_view secret,
+                              const std::map<std::string, std::string>& headers,
+                              std::string_view body);
+bool verify_ferriskey(std::string_view secret, const std::map<std::string, std::string>& headers,
+                      std::string_view body);
+
+}  // namespace outboxd::test
