@@ -1,8 +1,10 @@
 #include "outboxd/config.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/program_options.hpp>
 #include <cctype>
 #include <charconv>
@@ -125,12 +127,29 @@ struct run_flags {
   std::string reconnect_min = "100ms";
   std::string reconnect_max = "10s";
   std::string shutdown_timeout = "30s";
+  std::vector<std::string> allow_cidr;
+  std::string allow_cidrs;
+  std::string ca_file;
+  std::string http_connect_timeout = "5s";
+  std::string http_request_timeout = "15s";
+  std::string max_response_bytes = "4096";
+  std::string max_payload_bytes = "1048576";
+  std::string max_in_flight = "256";
+  std::string max_in_flight_per_endpoint = "16";
+  std::string claim_batch_size = "256";
+  std::string retry_schedule = "5s,5m,30m,2h,5h,10h,14h,20h,24h";
+  std::string max_attempts = "10";
+  std::string breaker_failures = "5";
+  std::string breaker_cooldown = "30s";
+  std::string lease = "60s";
+  std::string instance_id;
 
   po::options_description describe() {
     po::options_description options("outboxd run");
     database.add_to(options);
-    options.add_options()("poll-interval", po::value(&poll_interval)->default_value(poll_interval),
-                          "look for outbox rows this often even without a notification")(
+    options.add_options()(
+        "poll-interval", po::value(&poll_interval)->default_value(poll_interval),
+        "look for outbox rows and due retries this often even without a notification")(
         "batch-size", po::value(&batch_size)->default_value(batch_size),
         "outbox rows claimed per dispatch transaction (1-10000)")(
         "reconnect-min", po::value(&reconnect_min)->default_value(reconnect_min),
@@ -138,10 +157,118 @@ struct run_flags {
         "reconnect-max", po::value(&reconnect_max)->default_value(reconnect_max),
         "longest delay between reconnection attempts")(
         "shutdown-timeout", po::value(&shutdown_timeout)->default_value(shutdown_timeout),
-        "after SIGTERM, how long in-flight work may take before outboxd exits anyway");
+        "after SIGTERM, how long in-flight work may take before outboxd exits anyway")(
+        "allow-cidr", po::value(&allow_cidr)->composing(),
+        "repeatable: a range that private and loopback destinations may use, e.g. 10.0.0.0/8")(
+        "allow-cidrs", po::value(&allow_cidrs),
+        "the same, comma separated (env OUTBOXD_ALLOW_CIDRS); ignored when --allow-cidr is given")(
+        "ca-file", po::value(&ca_file),
+        "PEM file of CAs to trust for https endpoints, besides the system's")(
+        "http-connect-timeout",
+        po::value(&http_connect_timeout)->default_value(http_connect_timeout),
+        "deadline to resolve, connect and finish the TLS handshake")(
+        "http-request-timeout",
+        po::value(&http_request_timeout)->default_value(http_request_timeout),
+        "deadline for a whole attempt, connect included")(
+        "max-response-bytes", po::value(&max_response_bytes)->default_value(max_response_bytes),
+        "response body bytes read and kept per attempt (0-1048576)")(
+        "max-payload-bytes", po::value(&max_payload_bytes)->default_value(max_payload_bytes),
+        "a body larger than this is not sent: the delivery is dead with payload_too_large")(
+        "max-in-flight", po::value(&max_in_flight)->default_value(max_in_flight),
+        "requests in flight, all endpoints together (1-10000)")(
+        "max-in-flight-per-endpoint",
+        po::value(&max_in_flight_per_endpoint)->default_value(max_in_flight_per_endpoint),
+        "requests in flight to one endpoint (scheme, host, port)")(
+        "claim-batch-size", po::value(&claim_batch_size)->default_value(claim_batch_size),
+        "deliveries claimed per statement (1-10000)")(
+        "retry-schedule", po::value(&retry_schedule)->default_value(retry_schedule),
+        "delays after the 1st, 2nd, ... failed attempt, each with +-20% jitter")(
+        "max-attempts", po::value(&max_attempts)->default_value(max_attempts),
+        "attempts before a delivery is dead (1-100)")(
+        "circuit-breaker-failures", po::value(&breaker_failures)->default_value(breaker_failures),
+        "failures in a row that stop sending to an endpoint for a cool-down")(
+        "circuit-breaker-cooldown", po::value(&breaker_cooldown)->default_value(breaker_cooldown),
+        "how long an endpoint's circuit stays open before one trial request")(
+        "lease", po::value(&lease)->default_value(lease),
+        "how long a claimed delivery is held; a crashed daemon's work is retried after it")(
+        "instance-id", po::value(&instance_id),
+        "this daemon's name in deliveries.leased_by (default host:pid)");
     return options;
   }
 };
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string default_instance_id() {
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  return fmt::format("{}:{}", host.data(), ::getpid());
+}
+
+delivery_config resolve_delivery(const run_flags& flags) {
+  delivery_config out;
+  auto& http = out.http;
+  std::vector<http::cidr> allowed;
+  const auto cidrs = flags.allow_cidr.empty() ? split_commas(flags.allow_cidrs) : flags.allow_cidr;
+  for (const auto& text : cidrs) {
+    const auto parsed = http::cidr::parse(text);
+    if (!parsed) {
+      throw config_error(fmt::format(
+          "--allow-cidr {} is not a network like 10.0.0.0/8 or fd00::/8 (no host bits set)", text));
+    }
+    allowed.push_back(*parsed);
+  }
+  http.addresses = http::address_policy(std::move(allowed));
+  http.ca_file = flags.ca_file;
+  if (!http.ca_file.empty() && !std::ifstream(http.ca_file)) {
+    throw config_error(fmt::format("cannot read --ca-file {}", http.ca_file));
+  }
+  http.connect_timeout = parse_duration(flags.http_connect_timeout, "--http-connect-timeout");
+  http.request_timeout = parse_duration(flags.http_request_timeout, "--http-request-timeout");
+  if (http.connect_timeout < milliseconds(10) || http.request_timeout < http.connect_timeout) {
+    throw config_error(
+        "--http-connect-timeout must be at least 10ms and no more than --http-request-timeout");
+  }
+  http.max_response_bytes = static_cast<std::size_t>(
+      parse_count(flags.max_response_bytes, "--max-response-bytes", 0, 1 << 20));
+
+  auto& engine = out.engine;
+  engine.max_payload_bytes = static_cast<std::size_t>(
+      parse_count(flags.max_payload_bytes, "--max-payload-bytes", 1, 64 << 20));
+  engine.claim_batch = static_cast<std::size_t>(
+      parse_count(flags.claim_batch_size, "--claim-batch-size", 1, 10'000));
+  engine.scheduling.max_in_flight =
+      static_cast<std::size_t>(parse_count(flags.max_in_flight, "--max-in-flight", 1, 10'000));
+  engine.scheduling.max_in_flight_per_endpoint = static_cast<std::size_t>(
+      parse_count(flags.max_in_flight_per_endpoint, "--max-in-flight-per-endpoint", 1, 10'000));
+  engine.scheduling.max_queued_per_endpoint = engine.scheduling.max_in_flight_per_endpoint * 4;
+  engine.scheduling.breaker.failure_threshold =
+      parse_count(flags.breaker_failures, "--circuit-breaker-failures", 1, 1000);
+  engine.scheduling.breaker.cooldown =
+      parse_duration(flags.breaker_cooldown, "--circuit-breaker-cooldown");
+  engine.request_timeout = http.request_timeout;
+  engine.lease = parse_duration(flags.lease, "--lease");
+  if (engine.lease < http.request_timeout + std::chrono::seconds(10)) {
+    throw config_error(
+        "--lease must exceed --http-request-timeout by at least 10s, so an "
+        "outcome is written before its lease runs out");
+  }
+
+  out.retry.delays = parse_retry_schedule(flags.retry_schedule);
+  out.retry.max_attempts = parse_count(flags.max_attempts, "--max-attempts", 1, 100);
+  out.instance_id = flags.instance_id.empty() ? default_instance_id() : flags.instance_id;
+  return out;
+}
 
 struct migrate_flags {
   database_flags database;
@@ -211,6 +338,9 @@ run_config parse_run_config(const std::vector<std::string>& args) {
     throw config_error("--reconnect-min must be at least 1ms and no more than --reconnect-max");
   }
   out.shutdown_timeout = parse_duration(flags.shutdown_timeout, "--shutdown-timeout");
+  out.delivery = resolve_delivery(flags);
+  out.delivery.engine.poll_interval = out.poll_interval;
+  out.delivery.engine.reconnect = out.reconnect;
   return out;
 }
 

@@ -16,7 +16,7 @@ namespace {
 // realm. A row locked by another dispatcher is skipped, and it is gone from the outbox once that
 // dispatcher commits, so no event is fanned out twice; the unique (event_id, webhook_id)
 // constraint makes a second fan-out an error rather than a duplicate. An event that no webhook
-// subscribes to is still moved, with no delivery.
+// subscribes to is still moved, with no delivery; so is one whose webhooks were disabled (410).
 constexpr std::string_view kDispatchBatch = R"sql(
 WITH claimed AS (
     DELETE FROM outboxd.outbox
@@ -32,6 +32,8 @@ WITH claimed AS (
     FROM archived
     JOIN outboxd.subscriptions AS subscriptions
       ON subscriptions.realm_id = archived.realm_id AND subscriptions.event = archived.event
+    WHERE NOT EXISTS (SELECT 1 FROM outboxd.disabled_webhooks AS disabled
+                      WHERE disabled.webhook_id = subscriptions.webhook_id)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM archived), (SELECT count(*) FROM fanned_out)
@@ -83,20 +85,12 @@ asio::awaitable<bool> dispatcher::drain() {
   }
 }
 
-asio::awaitable<std::error_code> dispatcher::ensure_connected() {
-  if (connection_.is_open()) co_return std::error_code{};
-  const auto ec = co_await connection_.connect(options_.database);
-  if (ec) co_return ec;
-  backend_pid_ = connection_.backend_pid();
-  spdlog::info("dispatcher: connected");
-  co_return std::error_code{};
-}
-
 asio::awaitable<dispatch_result> dispatcher::dispatch_batch() {
-  const auto ec = co_await ensure_connected();
+  const auto ec = co_await connection_.ensure_connected(options_.database);
   if (ec) {
     co_return dispatch_result{.error = ec, .message = connection_.last_error()};
   }
+  backend_pid_ = connection_.backend_pid();
   const auto limit = std::to_string(options_.batch_size);
   const auto out = co_await connection_.execute(kDispatchBatch, std::string_view(limit));
   if (!out) co_return dispatch_result{.error = out.error, .message = out.message};
@@ -106,6 +100,7 @@ asio::awaitable<dispatch_result> dispatcher::dispatch_batch() {
   result.deliveries = out.rows.int64(0, 1);
   events_dispatched_ += static_cast<std::uint64_t>(result.events);
   deliveries_created_ += static_cast<std::uint64_t>(result.deliveries);
+  if (result.deliveries > 0 && options_.on_deliveries_created) options_.on_deliveries_created();
   if (result.events > 0) {
     spdlog::debug("dispatcher: {} events fanned out into {} deliveries", result.events,
                   result.deliveries);

@@ -2,59 +2,54 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <exception>
 
-#include "outboxd/dispatcher.hpp"
-#include "outboxd/pg/listener.hpp"
-#include "outboxd/wake_signal.hpp"
+#include "outboxd/pipeline.hpp"
 
 namespace outboxd {
 namespace asio = boost::asio;
 
+namespace {
+
+// Leaving at once, with work in flight: nothing is lost, since every claimed delivery is leased
+// and another daemon (or this one, restarted) takes it over when the lease ends. Unwinding instead
+// would destroy objects that suspended coroutines still point to.
+[[noreturn]] void exit_now() {
+  spdlog::default_logger()->flush();
+  std::_Exit(1);
+}
+
+}  // namespace
+
 int run_service(const run_config& config) {
   asio::io_context io;
-  auto executor = io.get_executor();
-
-  wake_signal wake(executor);
-  pg::listener listener(
-      executor,
-      {.database = config.database.connection("outboxd listener"), .reconnect = config.reconnect},
-      [&wake] { wake.notify(); });
-  dispatcher dispatch(executor,
-                      {.database = config.database.connection("outboxd dispatcher"),
-                       .batch_size = config.batch_size,
-                       .poll_interval = config.poll_interval,
-                       .reconnect = config.reconnect},
-                      wake);
+  pipeline daemon(io.get_executor(), config);
 
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   asio::steady_timer shutdown_deadline(io);
   int exit_code = 0;
-  int running = 2;
+  int running = pipeline::kLoops;
   bool stopping = false;
 
-  const auto finished = [&](const char* what) {
-    return [&, what](std::exception_ptr error) {
-      if (error) {
-        try {
-          std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-          spdlog::critical("{} stopped unexpectedly: {}", what, e.what());
-        }
-        exit_code = 1;
-        listener.stop();
-        dispatch.stop();
+  const auto finished = [&](std::string_view loop, std::exception_ptr error) {
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        spdlog::critical("{} stopped unexpectedly: {}", loop, e.what());
       }
-      if (--running == 0) {
-        signals.cancel();
-        shutdown_deadline.cancel();
-      }
-    };
+      exit_code = 1;
+      daemon.stop();
+    }
+    if (--running == 0) {
+      signals.cancel();
+      shutdown_deadline.cancel();
+    }
   };
 
   std::function<void(const boost::system::error_code&, int)> on_signal =
@@ -66,20 +61,16 @@ int run_service(const run_config& config) {
           stopping = true;
           spdlog::info("signal {}: stopping, finishing in-flight work (deadline {} ms)", signal,
                        config.shutdown_timeout.count());
-          listener.stop();
-          dispatch.stop();
+          daemon.stop();
           shutdown_deadline.expires_after(config.shutdown_timeout);
           shutdown_deadline.async_wait([&](const boost::system::error_code& timer_ec) {
             if (timer_ec) return;
             spdlog::error("shutdown deadline passed with work in flight; exiting");
-            exit_code = 1;
-            io.stop();
+            exit_now();
           });
         } else {
           spdlog::warn("second signal {}: exiting now", signal);
-          exit_code = 1;
-          io.stop();
-          return;
+          exit_now();
         }
         signals.async_wait(on_signal);
       };
@@ -87,9 +78,9 @@ int run_service(const run_config& config) {
 
   spdlog::info("outboxd {} running: poll interval {} ms, batch size {}", OUTBOXD_VERSION,
                config.poll_interval.count(), config.batch_size);
-  asio::co_spawn(io, listener.run(), finished("listener"));
-  asio::co_spawn(io, dispatch.run(), finished("dispatcher"));
+  daemon.start(finished);
   io.run();
+  daemon.client().close_idle();
   spdlog::info("outboxd stopped");
   return exit_code;
 }

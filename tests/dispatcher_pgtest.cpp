@@ -1,14 +1,12 @@
 // Fan-out: outbox rows become exactly one delivery per (event, subscribed webhook of its realm).
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <memory>
 #include <set>
 #include <vector>
 
 #include "outboxd/dispatcher.hpp"
+#include "support/dispatch_once.hpp"
 #include "support/iam_rows.hpp"
 #include "support/running_daemon.hpp"
 #include "support/test_database.hpp"
@@ -17,19 +15,6 @@ namespace outboxd::test {
 namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-
-// One dispatch transaction on a fresh dispatcher, run to completion on this thread.
-dispatch_result dispatch_once(const std::string& url, int batch_size = 500) {
-  asio::io_context io;
-  wake_signal wake(io.get_executor());
-  dispatcher once(io.get_executor(),
-                  {.database = {.url = url, .application_name = "outboxd test dispatcher"},
-                   .batch_size = batch_size},
-                  wake);
-  auto result = asio::co_spawn(io, once.dispatch_batch(), asio::use_future);
-  io.run();
-  return result.get();
-}
 
 std::set<std::string> webhooks_of_event(sql_session& sql, std::int64_t event_id) {
   const auto rows =
@@ -162,8 +147,10 @@ TEST(dispatcher, four_dispatchers_racing_fan_out_every_pair_exactly_once) {
   produce(transactions / 2);
   std::vector<std::unique_ptr<running_daemon>> daemons;
   for (int i = 0; i < 4; ++i) {
-    daemons.push_back(std::make_unique<running_daemon>(
-        daemon_options{.url = db.url(), .poll_interval = 20ms, .batch_size = 50}));
+    auto config = test_config(db.url());
+    config.poll_interval = 20ms;
+    config.batch_size = 50;
+    daemons.push_back(std::make_unique<running_daemon>(config));
   }
   produce(transactions - transactions / 2);
   const bool drained = eventually(
@@ -208,7 +195,9 @@ TEST(dispatcher, a_rolled_back_producer_transaction_leaves_no_event_and_no_deliv
   add_webhook(sql, uuid(11), uuid(1));
   subscribe(sql, uuid(11), "user.created");
 
-  running_daemon daemon({.url = db.url(), .poll_interval = 20ms});
+  auto config = test_config(db.url());
+  config.poll_interval = 20ms;
+  running_daemon daemon(config);
   // The producer's transaction is open while the dispatcher polls: its row must stay invisible.
   sql_session producer(db.url(), "iam producer");
   producer.script("BEGIN");

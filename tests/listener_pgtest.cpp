@@ -29,7 +29,9 @@ TEST(listener, a_notification_wakes_the_dispatcher_well_under_the_poll_interval)
   auto& sql = db.sql();
   add_realm(sql, uuid(1), "a");
 
-  running_daemon daemon({.url = db.url(), .poll_interval = kPollInterval});
+  auto config = test_config(db.url());
+  config.poll_interval = kPollInterval;
+  running_daemon daemon(config);
   ASSERT_TRUE(eventually([&] { return daemon.listen().listening(); }, 10s));
 
   std::vector<double> latencies_ms;
@@ -62,8 +64,10 @@ TEST(listener, polling_dispatches_while_the_listen_session_is_gone_and_the_liste
   auto& sql = db.sql();
   add_realm(sql, uuid(1), "a");
   // The listener waits 1.5-3 s before reconnecting; the poll tick is 200 ms.
-  running_daemon daemon(
-      {.url = db.url(), .poll_interval = 200ms, .reconnect = {.initial = 3000ms, .max = 3000ms}});
+  auto config = test_config(db.url());
+  config.poll_interval = 200ms;
+  config.reconnect = {.initial = 3000ms, .max = 3000ms};
+  running_daemon daemon(config);
   ASSERT_TRUE(eventually([&] { return daemon.listen().listening(); }, 10s));
   ASSERT_EQ(daemon.listen().sessions_started(), 1u);
 
@@ -92,7 +96,9 @@ TEST(listener, the_dispatcher_reconnects_after_its_session_is_killed_and_catches
   test_database db;
   auto& sql = db.sql();
   add_realm(sql, uuid(1), "a");
-  running_daemon daemon({.url = db.url(), .poll_interval = 200ms});
+  auto config = test_config(db.url());
+  config.poll_interval = 200ms;
+  running_daemon daemon(config);
   ASSERT_TRUE(eventually([&] { return daemon.dispatch().backend_pid() != 0; }, 10s));
   const int first_pid = daemon.dispatch().backend_pid();
 

@@ -158,6 +158,11 @@ asio::awaitable<std::error_code> connection::connect(const connection_options& o
   co_return std::error_code{};
 }
 
+asio::awaitable<std::error_code> connection::ensure_connected(const connection_options& options) {
+  if (is_open()) co_return std::error_code{};
+  co_return co_await connect(options);
+}
+
 asio::awaitable<outcome> connection::execute(std::string_view sql, std::span<const param> params) {
   if (!is_open()) {
     co_return outcome{.error = errc::connection_lost, .message = "not connected"};

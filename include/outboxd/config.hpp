@@ -7,7 +7,10 @@
 #include <vector>
 
 #include "outboxd/backoff.hpp"
+#include "outboxd/deliverer.hpp"
+#include "outboxd/http/client.hpp"
 #include "outboxd/pg/connection.hpp"
+#include "outboxd/retry_policy.hpp"
 
 namespace outboxd {
 
@@ -25,6 +28,14 @@ struct database_config {
   pg::connection_options connection(std::string application_name) const;
 };
 
+// How deliveries are sent: HTTP, retries, limits.
+struct delivery_config {
+  http::client_options http;
+  retry_options retry;
+  deliverer_options engine;  // claim batch, payload bound, scheduler limits, breaker, lease
+  std::string instance_id;   // leased_by; default host:pid
+};
+
 struct run_config {
   database_config database;
   std::chrono::milliseconds poll_interval{1000};
@@ -32,6 +43,7 @@ struct run_config {
   backoff_options reconnect;
   std::chrono::milliseconds shutdown_timeout{30'000};
   std::string log_level = "info";
+  delivery_config delivery;
 };
 
 struct migrate_config {

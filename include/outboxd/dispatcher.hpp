@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 
 #include "outboxd/backoff.hpp"
 #include "outboxd/pg/connection.hpp"
@@ -19,6 +20,8 @@ struct dispatcher_options {
   // The fallback for notifications lost while the listener was disconnected.
   std::chrono::milliseconds poll_interval{1000};
   backoff_options reconnect;
+  // Called after a transaction that created deliveries (the deliverer's wake-up).
+  std::function<void()> on_deliveries_created;
 };
 
 // What one dispatch transaction did.
@@ -51,7 +54,6 @@ class dispatcher {
 
  private:
   boost::asio::awaitable<bool> drain();
-  boost::asio::awaitable<std::error_code> ensure_connected();
 
   dispatcher_options options_;
   wake_signal& wake_;

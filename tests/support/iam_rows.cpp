@@ -11,11 +11,12 @@ void add_realm(sql_session& sql, const std::string& realm_id, const std::string&
 }
 
 void add_webhook(sql_session& sql, const std::string& webhook_id, const std::string& realm_id,
-                 const std::string& endpoint) {
+                 const std::string& endpoint, const std::string& secret,
+                 const std::string& headers_json) {
   sql.exec(
-      "INSERT INTO webhooks (id, realm_id, endpoint, secret) "
-      "VALUES ($1, $2, $3, repeat('ab', 32))",
-      {webhook_id, realm_id, endpoint});
+      "INSERT INTO webhooks (id, realm_id, endpoint, secret, headers) "
+      "VALUES ($1, $2, $3, $4, $5::jsonb)",
+      {webhook_id, realm_id, endpoint, secret, headers_json});
 }
 
 void subscribe(sql_session& sql, const std::string& webhook_id, const std::string& event) {

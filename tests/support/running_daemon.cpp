@@ -1,43 +1,46 @@
 #include "support/running_daemon.hpp"
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <cstdio>
 
 namespace outboxd::test {
 namespace asio = boost::asio;
+using namespace std::chrono_literals;
 
-running_daemon::running_daemon(const daemon_options& options)
-    : wake_(io_.get_executor()),
-      listener_(io_.get_executor(),
-                {.database = {.url = options.url, .application_name = "outboxd listener"},
-                 .reconnect = options.reconnect},
-                [this] { wake_.notify(); }),
-      dispatcher_(io_.get_executor(),
-                  {.database = {.url = options.url, .application_name = "outboxd dispatcher"},
-                   .batch_size = options.batch_size,
-                   .poll_interval = options.poll_interval,
-                   .reconnect = options.reconnect},
-                  wake_) {
-  const auto record = [this](std::exception_ptr error) {
+run_config test_config(const std::string& url) {
+  run_config config;
+  config.database.url = url;
+  config.database.statement_timeout = 30s;
+  config.poll_interval = 200ms;
+  config.reconnect = {.initial = 50ms, .max = 500ms};
+  config.shutdown_timeout = 10s;
+  auto& delivery = config.delivery;
+  delivery.http.addresses = http::address_policy({*http::cidr::parse("127.0.0.0/8")});
+  delivery.http.connect_timeout = 1s;
+  delivery.http.request_timeout = 2s;
+  delivery.engine.poll_interval = config.poll_interval;
+  delivery.engine.reconnect = config.reconnect;
+  delivery.engine.request_timeout = delivery.http.request_timeout;
+  delivery.engine.lease = 30s;
+  delivery.instance_id = "test";
+  return config;
+}
+
+running_daemon::running_daemon(const run_config& config) : pipeline_(io_.get_executor(), config) {
+  pipeline_.start([this](std::string_view, std::exception_ptr error) {
     if (error && !failure_) failure_ = error;
-  };
-  asio::co_spawn(io_, listener_.run(), record);
-  asio::co_spawn(io_, dispatcher_.run(), record);
+  });
   thread_ = std::thread([this] { io_.run(); });
 }
 
 running_daemon::~running_daemon() {
-  asio::post(io_, [this] {
-    listener_.stop();
-    dispatcher_.stop();
-  });
+  asio::post(io_, [this] { pipeline_.stop(); });
   thread_.join();
   if (failure_) {
     try {
       std::rethrow_exception(failure_);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "daemon coroutine failed: %s\n", e.what());
+      std::fprintf(stderr, "daemon loop failed: %s\n", e.what());
       std::abort();
     }
   }

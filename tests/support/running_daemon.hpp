@@ -6,37 +6,31 @@
 #include <string>
 #include <thread>
 
-#include "outboxd/dispatcher.hpp"
-#include "outboxd/pg/listener.hpp"
-#include "outboxd/wake_signal.hpp"
+#include "outboxd/config.hpp"
+#include "outboxd/pipeline.hpp"
 
 namespace outboxd::test {
 
-struct daemon_options {
-  std::string url;
-  std::chrono::milliseconds poll_interval{1000};
-  int batch_size = 500;
-  backoff_options reconnect{.initial = std::chrono::milliseconds(50),
-                            .max = std::chrono::milliseconds(500)};
-};
+// A run_config for tests: the given database, loopback destinations allowed, quick polling and
+// reconnects, short HTTP deadlines.
+run_config test_config(const std::string& url);
 
-// The listener and a dispatcher wired as `outboxd run` wires them, on their own event-loop
-// thread, so a test can commit rows and watch them be dispatched. Stops and joins on destruction.
+// The daemon as `outboxd run` wires it (outboxd::pipeline), on its own event-loop thread, so a
+// test can commit rows and watch them travel. Stops gracefully and joins on destruction.
 class running_daemon {
  public:
-  explicit running_daemon(const daemon_options& options);
+  explicit running_daemon(const run_config& config);
   ~running_daemon();
   running_daemon(const running_daemon&) = delete;
   running_daemon& operator=(const running_daemon&) = delete;
 
-  const dispatcher& dispatch() const { return dispatcher_; }
-  const pg::listener& listen() const { return listener_; }
+  const dispatcher& dispatch() const { return pipeline_.dispatch(); }
+  const pg::listener& listen() const { return pipeline_.listener(); }
+  const deliverer& deliver() const { return pipeline_.deliver(); }
 
  private:
   boost::asio::io_context io_;
-  wake_signal wake_;
-  pg::listener listener_;
-  dispatcher dispatcher_;
+  pipeline pipeline_;
   std::exception_ptr failure_;
   std::thread thread_;
 };

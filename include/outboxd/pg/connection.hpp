@@ -62,6 +62,9 @@ class connection {
   // Opens the session and applies the session settings. On failure, last_error() says why.
   boost::asio::awaitable<std::error_code> connect(const connection_options& options);
 
+  // connect() unless the session is already open: what an owner calls before each unit of work.
+  boost::asio::awaitable<std::error_code> ensure_connected(const connection_options& options);
+
   // One statement with $n parameters (extended protocol, text format).
   boost::asio::awaitable<outcome> execute(std::string_view sql, std::span<const param> params = {});
   // Convenience: execute(sql, a, b) with string-like or param arguments. A coroutine itself, so

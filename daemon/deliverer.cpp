@@ -1,0 +1,259 @@
+#include "outboxd/deliverer.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <unordered_map>
+
+#include "outboxd/json_text.hpp"
+#include "outboxd/message.hpp"
+
+namespace outboxd {
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using std::chrono::system_clock;
+
+namespace {
+
+// Time kept between the end of a request's deadline and the end of its lease, so the outcome is
+// written while the lease still holds.
+constexpr auto kLeaseMargin = std::chrono::seconds(5);
+
+system_clock::time_point wall_time_of(steady_clock::time_point at) {
+  return system_clock::now() +
+         std::chrono::duration_cast<system_clock::duration>(at - steady_clock::now());
+}
+
+}  // namespace
+
+deliverer::deliverer(asio::any_io_executor executor, deliverer_options options,
+                     delivery_store& store, http::client& client, const retry_policy& policy,
+                     wake_signal& work_ready)
+    : executor_(executor),
+      options_(options),
+      store_(store),
+      client_(client),
+      policy_(policy),
+      work_ready_(work_ready),
+      slot_freed_(executor),
+      scheduler_(options.scheduling),
+      backoff_(options.reconnect),
+      retry_timer_(executor) {}
+
+void deliverer::stop() {
+  stopping_ = true;
+  retry_timer_.cancel();
+  work_ready_.notify();
+  slot_freed_.notify();
+}
+
+asio::awaitable<void> deliverer::run() {
+  while (!stopping_) {
+    const auto capacity = scheduler_.capacity();
+    if (capacity == 0) {
+      co_await slot_freed_.wait_for(options_.poll_interval);
+      continue;
+    }
+    const auto limit = std::min(capacity, options_.claim_batch);
+    auto claimed = co_await store_.claim(limit);
+    if (claimed.error) {
+      if (stopping_) break;
+      spdlog::warn("deliverer: claim failed: {}", claimed.message);
+      retry_timer_.expires_after(backoff_.next());
+      co_await retry_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    backoff_.reset();
+    const auto got = claimed.deliveries.size();
+    accept(std::move(claimed.deliveries));
+    // A full batch means more may be due right now; otherwise sleep until new work or the tick.
+    if (got < limit && !stopping_) co_await work_ready_.wait_for(options_.poll_interval);
+  }
+
+  // Shutdown: what waits unsent goes back to the database as it was; what is in flight finishes
+  // (each attempt is bounded by the request timeout).
+  const auto now = system_clock::now();
+  for (const auto& item : scheduler_.drain_waiting()) {
+    store_.release(item.delivery.id, item.delivery.attempt, now);
+  }
+  while (scheduler_.in_flight() > 0) co_await slot_freed_.wait_for(options_.poll_interval);
+}
+
+void deliverer::accept(std::vector<claimed_delivery> claimed) {
+  const auto now = steady_clock::now();
+  // Built once per event, shared by every subscriber's request (BRIEF §3).
+  std::unordered_map<std::int64_t, std::shared_ptr<const std::string>> bodies;
+  actions next;
+  for (auto& delivery : claimed) {
+    if (!delivery.webhook_found) {
+      finish_unsent(delivery, "webhook_deleted", "the webhook no longer exists in the IAM",
+                    attempt_record::next_status::cancelled);
+      continue;
+    }
+    if (delivery.webhook_disabled) {
+      finish_unsent(delivery, "webhook_disabled", "the webhook was disabled after a 410 Gone",
+                    attempt_record::next_status::cancelled);
+      continue;
+    }
+    auto url = http::parse_url(delivery.url);
+    if (!url) {
+      attempt_record record{.delivery_id = delivery.id,
+                            .attempt = delivery.attempt,
+                            .started_at = system_clock::now(),
+                            .error_code = "invalid_url",
+                            .error_detail = "the webhook's endpoint is not an http(s) URL"};
+      settle(record, 0, std::nullopt);
+      store_.record(std::move(record));
+      continue;
+    }
+    auto& body = bodies[delivery.event_id];
+    if (!body) {
+      body = std::make_shared<const std::string>(build_body({.event = delivery.event,
+                                                             .timestamp = delivery.timestamp,
+                                                             .resource_id = delivery.resource_id,
+                                                             .data = delivery.data}));
+    }
+    if (body->size() > options_.max_payload_bytes) {
+      finish_unsent(delivery, "payload_too_large",
+                    fmt::format("the body is {} bytes; the limit is {}", body->size(),
+                                options_.max_payload_bytes),
+                    attempt_record::next_status::dead);
+      continue;
+    }
+    // Limits and the breaker are per endpoint URL (path included): one path of a shared receiver
+    // can fail while its others work. Connections are pooled per host:port in the client.
+    const auto endpoint = url->key() + url->target;
+    scheduler_.submit(endpoint, work{std::move(delivery), body, std::move(*url), now}, now, next);
+  }
+  apply(next);
+}
+
+void deliverer::apply(actions& next) {
+  const auto now = steady_clock::now();
+  for (auto& item : next.start) {
+    asio::co_spawn(executor_, attempt(std::move(item)), [](std::exception_ptr error) {
+      // attempt() handles its own errors; reaching here is a bug worth a loud line, not a crash.
+      if (!error) return;
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        spdlog::critical("deliverer: attempt failed unexpectedly: {}", e.what());
+      }
+    });
+  }
+  for (auto& deferred : next.defer) {
+    store_.release(deferred.item.delivery.id, deferred.item.delivery.attempt,
+                   wall_time_of(std::max(deferred.until, now)));
+  }
+  next.start.clear();
+  next.defer.clear();
+}
+
+asio::awaitable<void> deliverer::attempt(work item) {
+  const auto endpoint = item.url.key() + item.url.target;
+  bool reached_endpoint = false;
+  bool succeeded = false;
+  // Waiting for a slot may have eaten into the lease: rather than send late, give it back unsent.
+  const auto lease_left = options_.lease - (steady_clock::now() - item.claimed_at);
+  if (lease_left < options_.request_timeout + kLeaseMargin) {
+    store_.release(item.delivery.id, item.delivery.attempt, system_clock::now());
+  } else {
+    attempt_record record{.delivery_id = item.delivery.id,
+                          .attempt = item.delivery.attempt,
+                          .started_at = system_clock::now()};
+    try {
+      co_await send(item, record, reached_endpoint);
+    } catch (const std::exception& e) {
+      record.error_code = "internal";
+      record.error_detail = e.what();
+      settle(record, 0, std::nullopt);
+    }
+    succeeded = record.succeeded;
+    store_.record(std::move(record));
+    ++attempts_finished_;
+    if (succeeded) ++deliveries_succeeded_;
+  }
+  actions next;
+  scheduler_.finish(endpoint, reached_endpoint, succeeded, steady_clock::now(), next);
+  apply(next);
+  slot_freed_.notify();
+}
+
+asio::awaitable<void> deliverer::send(work& item, attempt_record& record, bool& reached_endpoint) {
+  const auto& delivery = item.delivery;
+  const auto timestamp =
+      std::chrono::duration_cast<std::chrono::seconds>(record.started_at.time_since_epoch())
+          .count();
+  auto signing = sign({.custom_headers_json = delivery.headers_json,
+                       .secret = delivery.secret,
+                       .message_id = delivery.message_id,
+                       .timestamp = timestamp,
+                       .body = *item.body});
+  if (!signing.ok()) {
+    // The webhook's own configuration is broken; the endpoint was never asked.
+    record.error_code = signing.error_code;
+    record.error_detail = signing.error_detail;
+    settle(record, 0, std::nullopt);
+    co_return;
+  }
+  const http::request request{
+      .url = item.url, .headers = std::move(signing.headers), .body = item.body};
+  const auto response = co_await client_.post(request);
+  reached_endpoint = response.error_code != "blocked_address";
+
+  record.duration = response.duration;
+  record.status_code = response.status;
+  record.error_code = response.error_code;
+  record.error_detail = response.error_detail;
+  record.response_body = to_storable_text(response.body_prefix);
+  std::optional<milliseconds> retry_after;
+  if (response.retry_after) {
+    retry_after = parse_retry_after(*response.retry_after, system_clock::now());
+  }
+  settle(record, response.status, retry_after);
+
+  if (response.status == 410) {
+    record.next = attempt_record::next_status::dead;
+    store_.disable_webhook(delivery.webhook_id, "the endpoint answered 410 Gone");
+  }
+  spdlog::debug("delivery {} attempt {} to webhook {}: {} in {} ms", delivery.id, delivery.attempt,
+                delivery.webhook_id,
+                response.status ? std::to_string(response.status) : response.error_code,
+                response.duration.count());
+}
+
+void deliverer::settle(attempt_record& record, int status_code,
+                       std::optional<milliseconds> retry_after) {
+  const auto decision = policy_.decide(record.attempt, status_code, retry_after);
+  switch (decision.what) {
+    case retry_decision::next::succeeded:
+      record.succeeded = true;
+      record.next = attempt_record::next_status::succeeded;
+      break;
+    case retry_decision::next::retry:
+      record.next = attempt_record::next_status::pending;
+      record.next_attempt_at = system_clock::now() + decision.delay;
+      break;
+    case retry_decision::next::dead:
+      record.next = attempt_record::next_status::dead;
+      spdlog::warn("delivery {} is dead after attempt {} ({})", record.delivery_id, record.attempt,
+                   status_code ? std::to_string(status_code) : record.error_code);
+      break;
+  }
+}
+
+void deliverer::finish_unsent(const claimed_delivery& delivery, std::string error_code,
+                              std::string error_detail, attempt_record::next_status next) {
+  store_.record({.delivery_id = delivery.id,
+                 .attempt = delivery.attempt,
+                 .started_at = system_clock::now(),
+                 .error_code = std::move(error_code),
+                 .error_detail = std::move(error_detail),
+                 .next = next});
+}
+
+}  // namespace outboxd

@@ -1,0 +1,83 @@
+#include "outboxd/retry_policy.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+#include <random>
+
+#include "outboxd/config.hpp"
+
+namespace outboxd {
+using std::chrono::milliseconds;
+
+retry_policy::retry_policy(retry_options options) : options_(std::move(options)) {}
+
+milliseconds retry_policy::scheduled_delay(int attempt_number) const {
+  if (options_.delays.empty()) return milliseconds(0);
+  const auto index = static_cast<std::size_t>(std::max(attempt_number, 1) - 1);
+  return options_.delays[std::min(index, options_.delays.size() - 1)];
+}
+
+milliseconds retry_policy::longest_delay() const {
+  if (options_.delays.empty()) return milliseconds(0);
+  return *std::max_element(options_.delays.begin(), options_.delays.end());
+}
+
+retry_decision retry_policy::decide(int attempt_number, int status_code,
+                                    std::optional<milliseconds> retry_after) const {
+  if (status_code >= 200 && status_code <= 299) return {.what = retry_decision::next::succeeded};
+  if (attempt_number >= options_.max_attempts) return {.what = retry_decision::next::dead};
+
+  // Jitter spreads the retries of a burst that failed together (an endpoint outage).
+  thread_local std::minstd_rand random{std::random_device{}()};
+  std::uniform_real_distribution<double> factor(1.0 - options_.jitter, 1.0 + options_.jitter);
+  auto delay = milliseconds(static_cast<milliseconds::rep>(
+      static_cast<double>(scheduled_delay(attempt_number).count()) * factor(random)));
+  // The receiver asked for room: give at least that much, within the schedule's cap.
+  if (retry_after && (status_code == 429 || status_code == 503)) {
+    delay = std::max(delay, std::min(*retry_after, longest_delay()));
+  }
+  return {.what = retry_decision::next::retry, .delay = delay};
+}
+
+std::optional<milliseconds> parse_retry_after(std::string_view value,
+                                              std::chrono::system_clock::time_point now) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  if (value.empty()) return std::nullopt;
+
+  long long seconds = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec == std::errc{} && end == value.data() + value.size()) {
+    if (seconds < 0) return std::nullopt;
+    // Clamp absurd values before converting, so the arithmetic cannot overflow.
+    return std::chrono::seconds(std::min<long long>(seconds, 365LL * 24 * 3600));
+  }
+
+  // HTTP-date: IMF-fixdate, and the two obsolete forms RFC 9110 still asks recipients to accept.
+  const std::string text(value);
+  for (const char* format :
+       {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y"}) {
+    std::tm parts{};
+    const char* rest = ::strptime(text.c_str(), format, &parts);
+    if (rest == nullptr || *rest != '\0') continue;
+    const auto at = std::chrono::system_clock::from_time_t(::timegm(&parts));
+    return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(at - now));
+  }
+  return std::nullopt;
+}
+
+std::vector<milliseconds> parse_retry_schedule(std::string_view text) {
+  std::vector<milliseconds> delays;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const auto item = text.substr(0, comma);
+    delays.push_back(parse_duration(item, "--retry-schedule"));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  if (delays.empty()) throw config_error("--retry-schedule needs at least one delay");
+  return delays;
+}
+
+}  // namespace outboxd

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "outboxd/backoff.hpp"
+#include "outboxd/delivery_store.hpp"
+#include "outboxd/http/client.hpp"
+#include "outboxd/retry_policy.hpp"
+#include "outboxd/scheduler.hpp"
+#include "outboxd/wake_signal.hpp"
+
+namespace outboxd {
+
+struct deliverer_options {
+  std::size_t claim_batch = 256;
+  std::chrono::milliseconds poll_interval{1000};  // look for due retries at least this often
+  std::size_t max_payload_bytes = 1 << 20;        // a bigger body is dead at once
+  std::chrono::milliseconds lease{60'000};        // as the store claims with
+  std::chrono::milliseconds request_timeout{15'000};
+  scheduler_options scheduling;
+  backoff_options reconnect;
+};
+
+// The delivery engine's loop: claims due deliveries as the scheduler has room, builds each
+// message, sends it, decides the next state with the retry policy and hands the outcome to the
+// store. One attempt is one coroutine; all run on the deliverer's executor.
+class deliverer {
+ public:
+  deliverer(boost::asio::any_io_executor executor, deliverer_options options, delivery_store& store,
+            http::client& client, const retry_policy& policy, wake_signal& work_ready);
+
+  // Until stop(); then hands back what waits unsent and lets in-flight attempts finish.
+  boost::asio::awaitable<void> run();
+  void stop();
+
+  std::uint64_t attempts_finished() const { return attempts_finished_.load(); }
+  std::uint64_t deliveries_succeeded() const { return deliveries_succeeded_.load(); }
+  std::size_t in_flight() const { return scheduler_.in_flight(); }
+
+ private:
+  struct work {
+    claimed_delivery delivery;
+    std::shared_ptr<const std::string> body;
+    http::endpoint_url url;
+    std::chrono::steady_clock::time_point claimed_at;
+  };
+  using actions = scheduler<work>::actions;
+
+  void accept(std::vector<claimed_delivery> claimed);
+  void apply(actions& next);
+  boost::asio::awaitable<void> attempt(work item);
+  boost::asio::awaitable<void> send(work& item, attempt_record& record, bool& reached_endpoint);
+  void finish_unsent(const claimed_delivery& delivery, std::string error_code,
+                     std::string error_detail, attempt_record::next_status next);
+  void settle(attempt_record& record, int status_code,
+              std::optional<std::chrono::milliseconds> retry_after);
+
+  boost::asio::any_io_executor executor_;
+  deliverer_options options_;
+  delivery_store& store_;
+  http::client& client_;
+  const retry_policy& policy_;
+  wake_signal& work_ready_;
+  wake_signal slot_freed_;
+  scheduler<work> scheduler_;
+  backoff backoff_;
+  boost::asio::steady_timer retry_timer_;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> attempts_finished_{0};
+  std::atomic<std::uint64_t> deliveries_succeeded_{0};
+};
+
+}  // namespace outboxd

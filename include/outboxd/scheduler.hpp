@@ -1,0 +1,144 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "outboxd/circuit_breaker.hpp"
+
+namespace outboxd {
+
+// An endpoint is one webhook URL (scheme, host, port, path and query).
+struct scheduler_options {
+  std::size_t max_in_flight = 256;              // requests in flight, all endpoints together
+  std::size_t max_in_flight_per_endpoint = 16;  // so one slow endpoint cannot take every slot
+  std::size_t max_queued_per_endpoint = 64;     // claimed work waiting for that endpoint's slot
+  circuit_breaker_options breaker;
+};
+
+// Decides when a claimed delivery may go: global and per-endpoint limits on requests in flight,
+// a bounded wait queue per endpoint, and a circuit breaker per endpoint. Pure bookkeeping, no I/O:
+// it answers with what to start and what to hand back to the database for later (a deferral
+// spends no attempt). Single-threaded. T is the caller's work item.
+template <typename T>
+class scheduler {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  struct deferral {
+    T item;
+    clock::time_point until;
+  };
+  struct actions {
+    std::vector<T> start;         // send these now (each holds a slot until finish())
+    std::vector<deferral> defer;  // give these back to the store, due again at `until`
+  };
+
+  explicit scheduler(scheduler_options options) : options_(options) {}
+
+  // How many more deliveries may be claimed: every claimed one either runs or waits here.
+  std::size_t capacity() const {
+    const auto held = in_flight_ + queued_;
+    return held >= options_.max_in_flight ? 0 : options_.max_in_flight - held;
+  }
+  std::size_t in_flight() const { return in_flight_; }
+  std::size_t queued() const { return queued_; }
+
+  void submit(const std::string& endpoint, T item, clock::time_point now, actions& out) {
+    auto& state = endpoint_state(endpoint);
+    if (state.breaker.is_open(now)) {
+      out.defer.push_back({std::move(item), state.breaker.retry_at()});
+      return;
+    }
+    if (state.in_flight < options_.max_in_flight_per_endpoint && state.breaker.try_acquire(now)) {
+      start(state, std::move(item), out);
+      return;
+    }
+    if (state.waiting.size() < options_.max_queued_per_endpoint) {
+      state.waiting.push_back(std::move(item));
+      ++queued_;
+      return;
+    }
+    // The endpoint is saturated: let the database hold the work a little instead of memory.
+    out.defer.push_back({std::move(item), now + kSaturatedRetry});
+  }
+
+  // A started item ended. `reached_endpoint` says whether it tells anything about the endpoint's
+  // health (an HTTP exchange was tried); only then does `success` feed the breaker.
+  void finish(const std::string& endpoint, bool reached_endpoint, bool success,
+              clock::time_point now, actions& out) {
+    auto& state = endpoint_state(endpoint);
+    --state.in_flight;
+    --in_flight_;
+    if (reached_endpoint) {
+      state.breaker.record(success, now);
+    } else {
+      state.breaker.release_trial();
+    }
+    if (state.breaker.is_open(now)) {
+      // Open: whatever waits for this endpoint goes back to the database until the cooldown ends.
+      while (!state.waiting.empty()) {
+        out.defer.push_back({std::move(state.waiting.front()), state.breaker.retry_at()});
+        state.waiting.pop_front();
+        --queued_;
+      }
+    }
+    while (!state.waiting.empty() && state.in_flight < options_.max_in_flight_per_endpoint &&
+           state.breaker.try_acquire(now)) {
+      T next = std::move(state.waiting.front());
+      state.waiting.pop_front();
+      --queued_;
+      start(state, std::move(next), out);
+    }
+    if (state.in_flight == 0 && state.waiting.empty() && !state.breaker.is_open(now) &&
+        state.breaker.consecutive_failures() == 0) {
+      endpoints_.erase(endpoint);  // keep the map as small as the set of busy endpoints
+    }
+  }
+
+  // Everything still waiting, to hand back at shutdown.
+  std::vector<T> drain_waiting() {
+    std::vector<T> out;
+    for (auto& [key, state] : endpoints_) {
+      for (auto& item : state.waiting) out.push_back(std::move(item));
+      state.waiting.clear();
+    }
+    queued_ = 0;
+    return out;
+  }
+
+  bool breaker_open(const std::string& endpoint, clock::time_point now) const {
+    const auto found = endpoints_.find(endpoint);
+    return found != endpoints_.end() && found->second.breaker.is_open(now);
+  }
+
+ private:
+  static constexpr auto kSaturatedRetry = std::chrono::seconds(1);
+
+  struct endpoint_slot {
+    explicit endpoint_slot(const circuit_breaker_options& options) : breaker(options) {}
+    std::size_t in_flight = 0;
+    std::deque<T> waiting;
+    circuit_breaker breaker;
+  };
+
+  endpoint_slot& endpoint_state(const std::string& key) {
+    return endpoints_.try_emplace(key, options_.breaker).first->second;
+  }
+
+  void start(endpoint_slot& state, T item, actions& out) {
+    ++state.in_flight;
+    ++in_flight_;
+    out.start.push_back(std::move(item));
+  }
+
+  scheduler_options options_;
+  std::unordered_map<std::string, endpoint_slot> endpoints_;
+  std::size_t in_flight_ = 0;
+  std::size_t queued_ = 0;
+};
+
+}  // namespace outboxd

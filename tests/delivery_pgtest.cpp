@@ -1,0 +1,381 @@
+// The delivery engine end to end: committed events reach a real HTTP receiver on loopback, signed,
+// retried and recorded exactly once, whatever the receiver does.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <set>
+
+#include "outboxd/message.hpp"
+#include "support/dispatch_once.hpp"
+#include "support/iam_rows.hpp"
+#include "support/receiver.hpp"
+#include "support/running_daemon.hpp"
+#include "support/test_database.hpp"
+
+namespace outboxd::test {
+namespace {
+using namespace std::chrono_literals;
+
+// A realm with one webhook per path of the receiver, each subscribed to user.created.
+struct scene {
+  test_database db;
+  receiver hooks;
+  std::string realm = uuid(1);
+
+  scene() { add_realm(db.sql(), realm, "acme"); }
+
+  std::string webhook(int n, const std::string& path, const std::string& secret = kFerrisKeySecret,
+                      const std::string& headers = "{}") {
+    return webhook_at(n, hooks.url(path), secret, headers);
+  }
+  std::string webhook_at(int n, const std::string& url,
+                         const std::string& secret = kFerrisKeySecret,
+                         const std::string& headers = "{}") {
+    add_webhook(db.sql(), uuid(100 + n), realm, url, secret, headers);
+    subscribe(db.sql(), uuid(100 + n), "user.created");
+    return uuid(100 + n);
+  }
+  std::int64_t event(const std::string& data = R"({"username": "alice"})") {
+    return insert_event(db.sql(), realm, "user.created", data);
+  }
+  std::int64_t count(const std::string& query, std::initializer_list<pg::param> params = {}) {
+    return db.sql().scalar(query, params);
+  }
+  bool eventually_count(const std::string& query, std::int64_t expected,
+                        std::chrono::milliseconds timeout = 10s) {
+    return eventually([&] { return count(query) == expected; }, timeout, 20ms);
+  }
+};
+
+// Quick retries so tests see several attempts.
+run_config quick_retries(const std::string& url, int max_attempts = 5) {
+  auto config = test_config(url);
+  config.delivery.retry = {.delays = {100ms}, .max_attempts = max_attempts, .jitter = 0};
+  return config;
+}
+
+TEST(delivery, a_delivery_verifies_under_both_schemes_and_is_recorded_once) {
+  scene s;
+  const auto webhook = s.webhook(1, "/hook", kFerrisKeySecret, R"({"X-Tenant": "acme"})");
+  running_daemon daemon(test_config(s.db.url()));
+  const auto event = s.event(R"({"username": "alice", "roles": ["admin"]})");
+
+  ASSERT_TRUE(s.hooks.wait_for_count(1, 10s));
+  ASSERT_TRUE(
+      s.eventually_count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'", 1));
+  const auto request = s.hooks.requests().front();
+  EXPECT_EQ(request.method, "POST");
+  EXPECT_EQ(request.target, "/hook");
+  EXPECT_TRUE(verify_standard_webhooks(kFerrisKeySecret, request.headers, request.body));
+  EXPECT_TRUE(verify_ferriskey(kFerrisKeySecret, request.headers, request.body));
+  EXPECT_EQ(request.headers.at("content-type"), "application/json");
+  EXPECT_EQ(request.headers.at("x-tenant"), "acme");
+
+  // The body is exactly BRIEF §3's, with the event's own commit time and data.
+  const auto row = s.db.sql().exec(
+      "SELECT d.message_id::text, "
+      "       to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+      "       e.resource_id::text, e.data::text "
+      "FROM outboxd.deliveries d JOIN outboxd.events e ON e.id = d.event_id WHERE e.id = $1",
+      {std::to_string(event)});
+  const std::string expected_body = R"({"event":"user.created","timestamp":")" +
+                                    std::string(row.text(0, 1)) + R"(","resource_id":")" +
+                                    std::string(row.text(0, 2)) + R"(","data":)" +
+                                    std::string(row.text(0, 3)) + "}";
+  EXPECT_EQ(request.body, expected_body);
+  EXPECT_EQ(request.headers.at("webhook-id"), row.text(0, 0));
+  EXPECT_EQ(request.headers.at("x-ferriskey-delivery-id"), row.text(0, 0));
+
+  const auto attempt = s.db.sql().exec(
+      "SELECT attempt_number, status_code, succeeded, response_body, error_code IS NULL "
+      "FROM outboxd.attempts");
+  ASSERT_EQ(attempt.rows(), 1);
+  EXPECT_EQ(attempt.int64(0, 0), 1);
+  EXPECT_EQ(attempt.int64(0, 1), 200);
+  EXPECT_TRUE(attempt.boolean(0, 2));
+  EXPECT_EQ(attempt.text(0, 3), "ok");
+  EXPECT_TRUE(attempt.boolean(0, 4));
+  EXPECT_EQ(
+      s.count("SELECT attempt_count FROM outboxd.deliveries WHERE webhook_id = $1", {webhook}), 1);
+  EXPECT_EQ(s.hooks.count(), 1u);
+}
+
+TEST(delivery, a_whsec_secret_signs_with_its_decoded_key) {
+  scene s;
+  const std::string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  s.webhook(1, "/hook", secret);
+  running_daemon daemon(test_config(s.db.url()));
+  s.event();
+  ASSERT_TRUE(s.hooks.wait_for_count(1, 10s));
+  const auto request = s.hooks.requests().front();
+  EXPECT_TRUE(verify_standard_webhooks(secret, request.headers, request.body));
+  EXPECT_TRUE(verify_ferriskey(secret, request.headers, request.body));
+}
+
+TEST(delivery, every_subscriber_gets_the_same_body_bytes) {
+  scene s;
+  for (int i = 0; i < 3; ++i) s.webhook(i, "/hook" + std::to_string(i));
+  running_daemon daemon(test_config(s.db.url()));
+  s.event();
+  ASSERT_TRUE(s.hooks.wait_for_count(3, 10s));
+  const auto requests = s.hooks.requests();
+  std::set<std::string> bodies, ids;
+  for (const auto& r : requests) {
+    bodies.insert(r.body);
+    ids.insert(r.headers.at("webhook-id"));
+  }
+  EXPECT_EQ(bodies.size(), 1u);
+  EXPECT_EQ(ids.size(), 3u);  // one message per (event, webhook)
+}
+
+TEST(delivery, failures_are_retried_with_the_same_message_and_body_until_success) {
+  scene s;
+  s.webhook(1, "/flaky");
+  s.hooks.react("/flaky", {reaction::with_status(500), reaction::with_status(502)});
+  running_daemon daemon(quick_retries(s.db.url()));
+  s.event();
+
+  ASSERT_TRUE(
+      s.eventually_count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'", 1));
+  const auto requests = s.hooks.requests("/flaky");
+  ASSERT_EQ(requests.size(), 3u);
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.headers.at("webhook-id"), requests[0].headers.at("webhook-id"));
+    EXPECT_EQ(r.body, requests[0].body);
+    EXPECT_TRUE(verify_standard_webhooks(kFerrisKeySecret, r.headers, r.body));
+  }
+  const auto attempts = s.db.sql().exec(
+      "SELECT attempt_number, status_code, succeeded FROM outboxd.attempts ORDER BY 1");
+  ASSERT_EQ(attempts.rows(), 3);
+  EXPECT_EQ(attempts.int64(0, 1), 500);
+  EXPECT_EQ(attempts.int64(1, 1), 502);
+  EXPECT_EQ(attempts.int64(2, 1), 200);
+  EXPECT_FALSE(attempts.boolean(0, 2));
+  EXPECT_TRUE(attempts.boolean(2, 2));
+  EXPECT_EQ(s.count("SELECT attempt_count FROM outboxd.deliveries"), 3);
+}
+
+TEST(delivery, it_gives_up_after_the_last_attempt_and_the_delivery_is_dead) {
+  scene s;
+  s.webhook(1, "/down");
+  s.hooks.react("/down", {}, reaction::with_status(500));
+  running_daemon daemon(quick_retries(s.db.url(), /*max_attempts=*/3));
+  s.event();
+  ASSERT_TRUE(
+      s.eventually_count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'dead'", 1));
+  EXPECT_EQ(s.hooks.count("/down"), 3u);
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts WHERE NOT succeeded"), 3);
+  EXPECT_EQ(s.count("SELECT attempt_count FROM outboxd.deliveries"), 3);
+}
+
+TEST(delivery, a_redirect_is_a_failure_and_is_not_followed) {
+  scene s;
+  s.webhook(1, "/moved");
+  s.hooks.react("/moved", {},
+                reaction{.status = 301, .body = "moved", .location = s.hooks.url("/elsewhere")});
+  running_daemon daemon(quick_retries(s.db.url(), 2));
+  s.event();
+  ASSERT_TRUE(
+      s.eventually_count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'dead'", 1));
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts WHERE status_code = 301"), 2);
+  EXPECT_EQ(s.hooks.count("/elsewhere"), 0u);
+}
+
+TEST(delivery, gone_disables_the_webhook_and_cancels_its_pending_deliveries) {
+  scene s;
+  const auto gone = s.webhook(1, "/gone");
+  const auto other = s.webhook(2, "/other");
+  s.hooks.react("/gone", {}, reaction::with_status(410));
+  const auto first = s.event();
+  const auto second = s.event();
+  ASSERT_EQ(dispatch_once(s.db.url()).deliveries, 4);
+  // The second event's delivery to the gone webhook is not due yet: it must be cancelled, not sent.
+  s.db.sql().exec(
+      "UPDATE outboxd.deliveries SET next_attempt_at = now() + interval '1 hour' "
+      "WHERE event_id = $1 AND webhook_id = $2",
+      {std::to_string(second), gone});
+
+  running_daemon daemon(test_config(s.db.url()));
+  ASSERT_TRUE(s.eventually_count("SELECT count(*) FROM outboxd.disabled_webhooks", 1));
+  ASSERT_TRUE(
+      s.eventually_count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'cancelled'", 1));
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'dead' AND "
+                    "event_id = $1 AND webhook_id = $2",
+                    {std::to_string(first), gone}),
+            1);
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'cancelled' AND "
+                    "event_id = $1 AND webhook_id = $2",
+                    {std::to_string(second), gone}),
+            1);
+  EXPECT_EQ(s.hooks.count("/gone"), 1u);
+
+  // New events no longer fan out to it; the other webhook is untouched.
+  const auto third = s.event();
+  ASSERT_TRUE(s.eventually_count(
+      "SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded' AND webhook_id = '" +
+          other + "'",
+      3));
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.deliveries WHERE event_id = $1",
+                    {std::to_string(third)}),
+            1);
+}
+
+TEST(delivery, retry_after_on_429_and_503_delays_the_next_attempt) {
+  scene s;
+  s.webhook(1, "/busy");
+  s.hooks.react("/busy", {reaction{.status = 429, .body = "slow down", .retry_after = "2"},
+                          reaction{.status = 503, .body = "later", .retry_after = "1"}});
+  auto config = quick_retries(s.db.url());
+  // Retry-After is capped by the schedule's longest delay (here 10 s, never reached otherwise).
+  config.delivery.retry.delays = {100ms, 100ms, 100ms, 10s};
+  running_daemon daemon(config);
+  s.event();
+  ASSERT_TRUE(s.hooks.wait_for_count(3, 15s, "/busy"));
+  const auto requests = s.hooks.requests("/busy");
+  const auto gap = [&](int i) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(requests[i + 1].received_at -
+                                                                 requests[i].received_at);
+  };
+  // Scheduled delay 100 ms; the receiver asked for 2 s, then 1 s.
+  EXPECT_GE(gap(0), 1950ms);
+  EXPECT_LT(gap(0), 5s);
+  EXPECT_GE(gap(1), 950ms);
+  EXPECT_LT(gap(1), 4s);
+}
+
+TEST(delivery, a_hanging_endpoint_times_out_while_other_endpoints_carry_on) {
+  scene s;
+  s.webhook(1, "/hang");
+  s.webhook(2, "/fast");
+  s.hooks.react("/hang", {}, reaction{.what = reaction::kind::hang});
+  running_daemon daemon(test_config(s.db.url()));  // request timeout 2 s
+  s.event();
+  ASSERT_TRUE(s.hooks.wait_for_count(1, 5s, "/fast"));
+  // The fast one is done long before the hanging one's deadline.
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts WHERE error_code = 'timeout'"), 0);
+  ASSERT_TRUE(
+      s.eventually_count("SELECT count(*) FROM outboxd.attempts WHERE error_code = 'timeout'", 1));
+  EXPECT_GE(s.count("SELECT duration_ms FROM outboxd.attempts WHERE error_code = 'timeout'"), 2000);
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'pending'"), 1);
+}
+
+TEST(delivery, transport_failures_are_recorded_with_their_error_codes) {
+  scene s;
+  s.webhook(1, "/reset");
+  s.hooks.react("/reset", {}, reaction{.what = reaction::kind::reset});
+  // A port where nothing listens: bind one, note it, close it.
+  int closed_port = 0;
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor probe(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    closed_port = probe.local_endpoint().port();
+  }
+  s.webhook_at(2, "http://127.0.0.1:" + std::to_string(closed_port) + "/hook");
+  s.webhook_at(3, "http://10.255.0.1/private");  // private, and not in --allow-cidr
+  running_daemon daemon(test_config(s.db.url()));
+  s.event();
+  ASSERT_TRUE(s.eventually_count("SELECT count(*) FROM outboxd.attempts", 3));
+  const auto codes = s.db.sql().exec(
+      "SELECT string_agg(error_code, ',' ORDER BY error_code) FROM outboxd.attempts");
+  EXPECT_EQ(codes.text(0, 0), "blocked_address,connect_refused,reset");
+}
+
+TEST(delivery, bad_webhook_rows_fail_only_their_own_delivery) {
+  scene s;
+  s.webhook_at(1, "not a url");
+  s.webhook(2, "/injected", kFerrisKeySecret, R"({"X-Bad": "a\r\nInjected: yes"})");
+  // (NUL cannot even be stored: jsonb refuses \u0000. Other control characters can.)
+  s.webhook(3, "/control", kFerrisKeySecret, R"({"X-Control": "a\u0007b"})");
+  s.webhook(4, "/secret", "whsec_!!!not-base64!!!");
+  s.webhook(5, "/good");
+  running_daemon daemon(test_config(s.db.url()));
+  s.event();
+  ASSERT_TRUE(s.hooks.wait_for_count(1, 10s, "/good"));
+  ASSERT_TRUE(s.eventually_count("SELECT count(*) FROM outboxd.attempts", 5));
+  const auto codes = s.db.sql().exec(
+      "SELECT string_agg(coalesce(error_code, 'none'), ',' ORDER BY error_code) "
+      "FROM outboxd.attempts");
+  EXPECT_EQ(codes.text(0, 0), "invalid_header,invalid_header,invalid_secret,invalid_url,none");
+  EXPECT_EQ(s.hooks.count(), 1u);  // nothing malformed went out
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts WHERE error_detail LIKE '%Injected%'"),
+            0);  // header values are never recorded
+}
+
+TEST(delivery, response_bytes_are_read_and_stored_only_up_to_the_bound) {
+  scene s;
+  s.webhook(1, "/endless");
+  s.webhook(2, "/big");
+  s.hooks.react("/endless", {}, reaction{.what = reaction::kind::endless});
+  s.hooks.react("/big", {}, reaction{.status = 500, .body = std::string(5000, 'x')});
+  auto config = test_config(s.db.url());
+  config.delivery.http.max_response_bytes = 1000;
+  running_daemon daemon(config);
+  s.event();
+  ASSERT_TRUE(s.eventually_count("SELECT count(*) FROM outboxd.attempts", 2));
+  EXPECT_EQ(s.count("SELECT max(length(response_body)) FROM outboxd.attempts"), 1000);
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts WHERE status_code = 200"), 1);
+}
+
+TEST(delivery, a_payload_at_the_bound_is_sent_and_one_byte_more_is_dead) {
+  scene s;
+  s.webhook(1, "/hook");
+  auto config = test_config(s.db.url());
+  // data = {"p": "xxx..."}; choose its length so the body is exactly the bound.
+  const auto body_size = [&](std::size_t filler) {
+    const std::string data = R"({"p": ")" + std::string(filler, 'x') + R"("})";
+    return build_body({.event = "user.created",
+                       .timestamp = "2026-11-29T16:00:00.123456Z",
+                       .resource_id = s.realm,
+                       .data = data})
+        .size();
+  };
+  config.delivery.engine.max_payload_bytes = body_size(1000);
+  running_daemon daemon(config);
+  const auto at_bound = s.event(R"({"p": ")" + std::string(1000, 'x') + R"("})");
+  const auto over = s.event(R"({"p": ")" + std::string(1001, 'x') + R"("})");
+  ASSERT_TRUE(s.eventually_count(
+      "SELECT count(*) FROM outboxd.deliveries WHERE status IN ('succeeded', 'dead')", 2));
+  EXPECT_EQ(s.hooks.count(), 1u);
+  EXPECT_EQ(s.hooks.requests().front().body.size(), config.delivery.engine.max_payload_bytes);
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded' AND "
+                    "event_id = $1",
+                    {std::to_string(at_bound)}),
+            1);
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts a JOIN outboxd.deliveries d ON "
+                    "d.id = a.delivery_id WHERE d.event_id = $1 AND d.status = 'dead' AND "
+                    "a.error_code = 'payload_too_large'",
+                    {std::to_string(over)}),
+            1);
+}
+
+TEST(delivery, an_open_circuit_defers_deliveries_without_spending_attempts) {
+  scene s;
+  const auto down = s.webhook(1, "/down");
+  s.webhook(2, "/up");
+  s.hooks.react("/down", {}, reaction::with_status(500));
+  auto config = quick_retries(s.db.url(), 10);
+  config.delivery.engine.scheduling.max_in_flight_per_endpoint = 1;
+  config.delivery.engine.scheduling.breaker = {.failure_threshold = 2, .cooldown = 1h};
+  running_daemon daemon(config);
+  for (int i = 0; i < 5; ++i) s.event();
+
+  // Every delivery to the dead endpoint ends up parked until the cool-down ends.
+  ASSERT_TRUE(s.eventually_count(
+      "SELECT count(*) FROM outboxd.deliveries WHERE webhook_id = '" + down +
+          "' AND status = 'pending' AND next_attempt_at > now() + interval '30 minutes'",
+      5));
+  EXPECT_EQ(s.hooks.count("/down"), 2u);  // only the two failures that opened the circuit
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts a JOIN outboxd.deliveries d ON "
+                    "d.id = a.delivery_id WHERE d.webhook_id = $1",
+                    {down}),
+            2);
+  EXPECT_EQ(
+      s.count("SELECT sum(attempt_count) FROM outboxd.deliveries WHERE webhook_id = $1", {down}),
+      2);
+  // The healthy endpoint got everything meanwhile.
+  EXPECT_TRUE(s.hooks.wait_for_count(5, 10s, "/up"));
+}
+
+}  // namespace
+}  // namespace outboxd::test

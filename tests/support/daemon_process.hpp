@@ -1,0 +1,30 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace outboxd::test {
+
+// The real `outboxd` binary as a child process (for crash and signal tests). Output goes to a log
+// file. The destructor kills it if it is still running.
+class daemon_process {
+ public:
+  explicit daemon_process(const std::vector<std::string>& arguments);
+  ~daemon_process();
+  daemon_process(const daemon_process&) = delete;
+  daemon_process& operator=(const daemon_process&) = delete;
+
+  void send(int signal) const;
+  // The exit code (128 + signal when killed by one), or nullopt if it still runs at the deadline.
+  std::optional<int> wait_for_exit(std::chrono::milliseconds timeout);
+  std::string log() const;
+
+ private:
+  int pid_ = -1;
+  std::optional<int> exit_code_;
+  std::string log_path_;
+};
+
+}  // namespace outboxd::test
