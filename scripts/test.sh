@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds, and runs every test against a throwaway
+# PostgreSQL. CI runs exactly this (via .ci/run), so a green local run means a green CI run.
+#
+# Usage: scripts/test.sh [ctest args...]     e.g. scripts/test.sh -R dispatcher
+# Env:   CI  when non-empty, warnings are errors (-DOUTBOXD_WERROR=ON).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/lib/deps.sh
+source scripts/lib/deps.sh
+# shellcheck source=scripts/lib/postgres.sh
+source scripts/lib/postgres.sh
+
+phase() {
+    printf '\n==> %s\n' "$*"
+}
+
+phase "dependencies"
+outboxd_install_deps
+
+phase "configure"
+configure_args=(-S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+# Warnings fail CI builds only: a new compiler's new warning should not stop a developer's run.
+# OFF is passed explicitly because CMake caches options: a local CI=1 run would otherwise leave
+# -Werror switched on in build/ for every later run.
+if [[ -n "${CI:-}" ]]; then
+    configure_args+=(-DOUTBOXD_WERROR=ON)
+else
+    configure_args+=(-DOUTBOXD_WERROR=OFF)
+fi
+cmake "${configure_args[@]}"
+
+phase "build"
+cmake --build build
+
+phase "postgresql (throwaway, test mode)"
+# Stop the server however the script ends. exit from the INT/TERM traps runs the EXIT trap, and
+# the 128+signal status tells the caller the run was interrupted rather than failed.
+trap outboxd_pg_stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+outboxd_pg_start test
+echo "listening on 127.0.0.1:$OUTBOXD_PG_PORT"
+export OUTBOXD_TEST_DATABASE_URL="$OUTBOXD_PG_URL"
+
+phase "test"
+status=0
+ctest --test-dir build --output-on-failure --timeout 600 -j2 "$@" || status=$?
+
+phase "done (ctest exit status $status)"
+exit "$status"
