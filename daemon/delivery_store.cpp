@@ -252,28 +252,50 @@ asio::awaitable<bool> delivery_store::flush() {
   co_return true;
 }
 
-asio::awaitable<bool> delivery_store::write_records(std::size_t count) {
+namespace {
+
+void append_record_json(std::string& json, const attempt_record& r) {
+  json.append(fmt::format(
+      R"({{"delivery_id":{},"attempt_number":{},"started_us":{},)"
+      R"("duration_ms":{},"status_code":{},"succeeded":{},"next_status":")"
+      R"({}","next_us":{},"error_code":)",
+      r.delivery_id, r.attempt, epoch_us(r.started_at), r.duration.count(),
+      r.status_code > 0 ? std::to_string(r.status_code) : "null", r.succeeded, status_name(r.next),
+      r.next == attempt_record::next_status::pending ? std::to_string(epoch_us(r.next_attempt_at))
+                                                     : "null"));
+  append_nullable_string(json, r.error_code);
+  json.append(R"(,"error_detail":)");
+  append_nullable_string(json, r.error_detail);
+  json.append(R"(,"response_body":)");
+  append_nullable_string(json, r.response_body);
+  json.push_back('}');
+}
+
+void append_release_json(std::string& json, const released_delivery& r) {
+  json.append(fmt::format(R"({{"delivery_id":{},"attempt_number":{},"due_us":{}}})", r.delivery_id,
+                          r.attempt, epoch_us(r.due)));
+}
+
+template <typename Entry, typename AppendOne>
+std::string json_array(const std::deque<Entry>& queue, std::size_t count, AppendOne append_one) {
   std::string json = "[";
   for (std::size_t i = 0; i < count; ++i) {
-    const auto& r = records_[i];
     if (i > 0) json.push_back(',');
-    json.append(fmt::format(R"({{"delivery_id":{},"attempt_number":{},"started_us":{},)"
-                            R"("duration_ms":{},"status_code":{},"succeeded":{},"next_status":")"
-                            R"({}","next_us":{},"error_code":)",
-                            r.delivery_id, r.attempt, epoch_us(r.started_at), r.duration.count(),
-                            r.status_code > 0 ? std::to_string(r.status_code) : "null", r.succeeded,
-                            status_name(r.next),
-                            r.next == attempt_record::next_status::pending
-                                ? std::to_string(epoch_us(r.next_attempt_at))
-                                : "null"));
-    append_nullable_string(json, r.error_code);
-    json.append(R"(,"error_detail":)");
-    append_nullable_string(json, r.error_detail);
-    json.append(R"(,"response_body":)");
-    append_nullable_string(json, r.response_body);
-    json.push_back('}');
+    append_one(json, queue[i]);
   }
   json.push_back(']');
+  return json;
+}
+
+template <typename Entry>
+void pop_front(std::deque<Entry>& queue, std::size_t count) {
+  queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(count));
+}
+
+}  // namespace
+
+asio::awaitable<bool> delivery_store::write_records(std::size_t count) {
+  const auto json = json_array(records_, count, append_record_json);
   const auto out = co_await write_connection_.execute(kRecord, std::string_view(json));
   if (!out) {
     spdlog::warn("delivery store: writing {} outcomes failed: {}", count, out.message);
@@ -285,25 +307,18 @@ asio::awaitable<bool> delivery_store::write_records(std::size_t count) {
     spdlog::info("delivery store: {} of {} outcomes arrived after their lease and changed no state",
                  static_cast<std::int64_t>(count) - advanced, count);
   }
-  records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(count));
+  pop_front(records_, count);
   co_return true;
 }
 
 asio::awaitable<bool> delivery_store::write_releases(std::size_t count) {
-  std::string json = "[";
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto& r = releases_[i];
-    if (i > 0) json.push_back(',');
-    json.append(fmt::format(R"({{"delivery_id":{},"attempt_number":{},"due_us":{}}})",
-                            r.delivery_id, r.attempt, epoch_us(r.due)));
-  }
-  json.push_back(']');
+  const auto json = json_array(releases_, count, append_release_json);
   const auto out = co_await write_connection_.execute(kRelease, std::string_view(json));
   if (!out) {
     spdlog::warn("delivery store: releasing {} deliveries failed: {}", count, out.message);
     co_return false;
   }
-  releases_.erase(releases_.begin(), releases_.begin() + static_cast<std::ptrdiff_t>(count));
+  pop_front(releases_, count);
   co_return true;
 }
 

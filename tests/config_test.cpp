@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <cstdlib>
 #include <fstream>
 
@@ -108,6 +109,63 @@ TEST(config, unknown_options_and_log_levels_are_refused) {
   EXPECT_THROW(parse_run_config({"--database-url", "x", "--no-such-option", "1"}), config_error);
   EXPECT_THROW(parse_run_config({"--database-url", "x", "--log-level", "loud"}), config_error);
   EXPECT_THROW(parse_migrate_config({"--database-url", "x", "--iam-schema", ""}), config_error);
+}
+
+TEST(config, allowed_destination_ranges_come_from_flags_or_the_environment) {
+  const auto allows = [](const run_config& c, const char* address) {
+    return c.delivery.http.addresses.permits(boost::asio::ip::make_address(address));
+  };
+  const auto none = parse_run_config({"--database-url", "x"});
+  EXPECT_FALSE(allows(none, "127.0.0.1"));
+  EXPECT_TRUE(allows(none, "93.184.216.34"));  // public: always
+
+  const auto flags = parse_run_config(
+      {"--database-url", "x", "--allow-cidr", "127.0.0.0/8", "--allow-cidr", "10.1.0.0/16"});
+  EXPECT_TRUE(allows(flags, "127.0.0.1"));
+  EXPECT_TRUE(allows(flags, "10.1.255.255"));
+  EXPECT_FALSE(allows(flags, "10.2.0.1"));
+
+  scoped_env env("OUTBOXD_ALLOW_CIDRS", "192.168.0.0/16, fd00::/8");
+  const auto from_env = parse_run_config({"--database-url", "x"});
+  EXPECT_TRUE(allows(from_env, "192.168.1.1"));
+  EXPECT_TRUE(allows(from_env, "fd00::1"));
+  EXPECT_FALSE(allows(from_env, "127.0.0.1"));
+  // Flags win over the environment.
+  const auto both = parse_run_config({"--database-url", "x", "--allow-cidr", "127.0.0.0/8"});
+  EXPECT_TRUE(allows(both, "127.0.0.1"));
+  EXPECT_FALSE(allows(both, "192.168.1.1"));
+
+  EXPECT_THROW(parse_run_config({"--database-url", "x", "--allow-cidr", "10.0.0.1/8"}),
+               config_error);  // host bits set
+  EXPECT_THROW(parse_run_config({"--database-url", "x", "--allow-cidr", "10.0.0.0/33"}),
+               config_error);
+}
+
+TEST(config, delivery_settings_are_validated) {
+  const auto with = [](std::vector<std::string> extra) {
+    std::vector<std::string> args{"--database-url", "x"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return parse_run_config(args);
+  };
+  const auto defaults = with({});
+  EXPECT_EQ(defaults.delivery.http.connect_timeout, 5s);
+  EXPECT_EQ(defaults.delivery.http.request_timeout, 15s);
+  EXPECT_EQ(defaults.delivery.retry.max_attempts, 10);
+  EXPECT_EQ(defaults.delivery.retry.delays.size(), 9u);
+  EXPECT_EQ(defaults.delivery.retry.delays.back(), 24h);
+
+  EXPECT_EQ(with({"--retry-schedule", "1s,10s", "--max-attempts", "3"}).delivery.retry.delays,
+            (std::vector<std::chrono::milliseconds>{1s, 10s}));
+  // The lease must outlast a whole request by 10 s: exactly that is accepted, less is not.
+  EXPECT_EQ(with({"--http-request-timeout", "20s", "--lease", "30s"}).delivery.engine.lease, 30s);
+  EXPECT_THROW(with({"--http-request-timeout", "20s", "--lease", "29s"}), config_error);
+  EXPECT_THROW(with({"--http-connect-timeout", "20s"}), config_error);  // above request timeout
+  EXPECT_EQ(with({"--max-response-bytes", "0"}).delivery.http.max_response_bytes, 0u);
+  EXPECT_EQ(with({"--max-response-bytes", "1048576"}).delivery.http.max_response_bytes, 1048576u);
+  EXPECT_THROW(with({"--max-response-bytes", "1048577"}), config_error);
+  EXPECT_THROW(with({"--max-attempts", "0"}), config_error);
+  EXPECT_THROW(with({"--max-in-flight", "0"}), config_error);
+  EXPECT_THROW(with({"--ca-file", "/nonexistent/ca.pem"}), config_error);
 }
 
 }  // namespace

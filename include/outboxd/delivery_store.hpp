@@ -51,6 +51,13 @@ struct attempt_record {
   std::chrono::system_clock::time_point next_attempt_at;  // for pending
 };
 
+// A claimed delivery handed back unsent: due again at `due`, with its attempt number restored.
+struct released_delivery {
+  std::int64_t delivery_id = 0;
+  int attempt = 0;
+  std::chrono::system_clock::time_point due;
+};
+
 struct delivery_store_options {
   pg::connection_options database;
   std::string instance_id;  // written to leased_by, for operators
@@ -94,11 +101,6 @@ class delivery_store {
   std::uint64_t writes_failed() const { return writes_failed_; }
 
  private:
-  struct release_entry {
-    std::int64_t delivery_id;
-    int attempt;
-    std::chrono::system_clock::time_point due;
-  };
   struct disable_entry {
     std::string webhook_id;
     std::string reason;
@@ -117,7 +119,7 @@ class delivery_store {
   backoff backoff_;
   boost::asio::steady_timer retry_timer_;
   std::deque<attempt_record> records_;
-  std::deque<release_entry> releases_;
+  std::deque<released_delivery> releases_;
   std::deque<disable_entry> disables_;
   bool stopping_ = false;
   std::uint64_t writes_failed_ = 0;
