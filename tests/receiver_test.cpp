@@ -125,6 +125,7 @@ bool is_reset_or_eof(beast::error_code ec) {
 TEST(receiver, keep_alive_serves_many_requests_on_one_connection) {
   receiver r;
   EXPECT_EQ(r.url("/hook"), "http://127.0.0.1:" + std::to_string(r.port()) + "/hook");
+  EXPECT_FALSE(r.wait_for_count(1, milliseconds(20)));
 
   plain_client c;
   ASSERT_FALSE(c.connect(r.port()));

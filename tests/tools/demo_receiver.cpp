@@ -204,6 +204,10 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  // A shell starts background jobs with SIGINT ignored, and an ignored signal is discarded before
+  // sigwait can take it: restore the default (never run, as the signals stay blocked).
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   if (const int error = pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr); error != 0) {
     std::fprintf(stderr, "outboxd-demo-receiver: pthread_sigmask failed (%d)\n", error);
     return 1;
