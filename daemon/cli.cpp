@@ -56,34 +56,37 @@ adapter load_adapter(const migrate_config& config) {
   return adapter{config.adapter_file, content.str()};
 }
 
+// A plain function, not a capturing lambda: a lambda coroutine's captures die with the lambda.
+asio::awaitable<int> migrate_database(pg::connection& connection, const migrate_config& config,
+                                      const adapter& subscriptions_adapter) {
+  // Arguments of a co_await are named locals: GCC 12 mis-destroys temporaries there.
+  const auto options = config.database.connection("outboxd migrate");
+  const auto connect_error = co_await connection.connect(options);
+  if (connect_error) {
+    spdlog::error("migrate: cannot connect to PostgreSQL: {}", connection.last_error());
+    co_return kExitFailed;
+  }
+  const migrate_options plan{.subscriptions_adapter = subscriptions_adapter,
+                             .iam_schema = config.iam_schema};
+  const auto report = co_await migrate(connection, plan);
+  connection.close();
+  if (report.error) {
+    spdlog::error("migrate: {}", report.message);
+    co_return kExitFailed;
+  }
+  spdlog::info(
+      "migrate: schema version {} ({} migration(s) applied); subscriptions from adapter {} over "
+      "schema {}",
+      report.schema_version, report.applied.size(), subscriptions_adapter.name, config.iam_schema);
+  co_return kExitOk;
+}
+
 int run_migrate(const migrate_config& config) {
   const auto subscriptions_adapter = load_adapter(config);
   asio::io_context io;
   pg::connection connection(io.get_executor());
-  auto task = [&]() -> asio::awaitable<int> {
-    // Arguments of a co_await are named locals: GCC 12 mis-destroys temporaries there.
-    const auto options = config.database.connection("outboxd migrate");
-    const auto connect_error = co_await connection.connect(options);
-    if (connect_error) {
-      spdlog::error("migrate: cannot connect to PostgreSQL: {}", connection.last_error());
-      co_return kExitFailed;
-    }
-    const migrate_options plan{.subscriptions_adapter = subscriptions_adapter,
-                               .iam_schema = config.iam_schema};
-    const auto report = co_await migrate(connection, plan);
-    connection.close();
-    if (report.error) {
-      spdlog::error("migrate: {}", report.message);
-      co_return kExitFailed;
-    }
-    spdlog::info(
-        "migrate: schema version {} ({} migration(s) applied); subscriptions from "
-        "adapter {} over schema {}",
-        report.schema_version, report.applied.size(), subscriptions_adapter.name,
-        config.iam_schema);
-    co_return kExitOk;
-  };
-  auto result = asio::co_spawn(io, task(), asio::use_future);
+  auto result = asio::co_spawn(io, migrate_database(connection, config, subscriptions_adapter),
+                               asio::use_future);
   io.run();
   return result.get();
 }

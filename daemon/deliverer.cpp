@@ -53,12 +53,17 @@ void deliverer::stop() {
 
 asio::awaitable<void> deliverer::run() {
   while (!stopping_) {
-    const auto capacity = scheduler_.capacity();
-    if (capacity == 0) {
+    // Room to claim: free scheduler slots, and room for outcomes not yet written. Every claimed
+    // delivery ends as one queued write, so work in the scheduler counts as well.
+    const auto unwritten = store_.queued_writes() + scheduler_.in_flight() + scheduler_.queued();
+    const auto write_room = unwritten >= options_.max_unwritten_outcomes
+                                ? 0
+                                : options_.max_unwritten_outcomes - unwritten;
+    const auto limit = std::min({scheduler_.capacity(), write_room, options_.claim_batch});
+    if (limit == 0) {
       co_await slot_freed_.wait_for(options_.poll_interval);
       continue;
     }
-    const auto limit = std::min(capacity, options_.claim_batch);
     auto claimed = co_await store_.claim(limit);
     if (claimed.error) {
       if (stopping_) break;

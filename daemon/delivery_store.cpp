@@ -58,22 +58,32 @@ JOIN outboxd.events AS e ON e.id = c.event_id
 LEFT JOIN hooks AS h ON h.webhook_id = c.webhook_id
 )sql";
 
-// Outcomes, many per statement. The attempt row is always written (replacing a 'lease_expired'
-// placeholder if the daemon was presumed dead); the delivery moves on only if it is still at this
-// attempt. Running the same batch twice changes nothing the second time.
+// Outcomes, many per statement. The deliveries are locked first, in id order: a claim meeting one
+// skips it (SKIP LOCKED) instead of deadlocking with this statement, and replicas writing at once
+// lock in one order; a delivery deleted meanwhile (retention) takes its outcome with it. The
+// attempt row is always written (replacing a 'lease_expired' placeholder if this daemon was
+// presumed dead). The delivery moves on only if it is still at this attempt, except that a late
+// success settles a delivery nobody has finished. Running the same batch twice changes nothing the
+// second time.
 constexpr std::string_view kRecord = R"sql(
 WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(
         delivery_id bigint, attempt_number int, started_us bigint, duration_ms int,
         status_code int, error_code text, error_detail text, response_body text,
         succeeded boolean, next_status text, next_us bigint)
+), locked AS (
+    SELECT d.id, d.status, d.attempt_count FROM outboxd.deliveries AS d
+    WHERE d.id IN (SELECT delivery_id FROM input)
+    ORDER BY d.id
+    FOR UPDATE
 ), recorded AS (
     INSERT INTO outboxd.attempts AS a
         (delivery_id, attempt_number, started_at, duration_ms, status_code, error_code,
          error_detail, response_body, succeeded)
-    SELECT delivery_id, attempt_number, 'epoch'::timestamptz + started_us * interval '1 microsecond',
-           duration_ms, status_code, error_code, error_detail, response_body, succeeded
-    FROM input
+    SELECT i.delivery_id, i.attempt_number,
+           'epoch'::timestamptz + i.started_us * interval '1 microsecond', i.duration_ms,
+           i.status_code, i.error_code, i.error_detail, i.response_body, i.succeeded
+    FROM input AS i JOIN locked AS l ON l.id = i.delivery_id
     ON CONFLICT (delivery_id, attempt_number) DO UPDATE
         SET started_at = excluded.started_at, duration_ms = excluded.duration_ms,
             status_code = excluded.status_code, error_code = excluded.error_code,
@@ -87,8 +97,11 @@ WITH input AS (
         next_attempt_at = coalesce('epoch'::timestamptz + i.next_us * interval '1 microsecond',
                                    now()),
         leased_until = NULL, leased_by = NULL, updated_at = now()
-    FROM input AS i
-    WHERE d.id = i.delivery_id AND d.attempt_count = i.attempt_number AND d.status = 'delivering'
+    FROM input AS i JOIN locked AS l ON l.id = i.delivery_id
+    WHERE d.id = i.delivery_id
+      AND ((l.status = 'delivering' AND l.attempt_count = i.attempt_number)
+           OR (i.succeeded AND l.status IN ('pending', 'delivering')
+               AND l.attempt_count >= i.attempt_number))
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM advanced)
@@ -96,11 +109,20 @@ SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM advanced)
 
 // Unsent deliveries go back as they were: the attempt number returns to its previous value.
 constexpr std::string_view kRelease = R"sql(
+WITH input AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb)
+        AS t(delivery_id bigint, attempt_number int, due_us bigint)
+), locked AS (
+    SELECT d.id FROM outboxd.deliveries AS d
+    WHERE d.id IN (SELECT delivery_id FROM input)
+    ORDER BY d.id
+    FOR UPDATE
+)
 UPDATE outboxd.deliveries AS d
 SET status = 'pending', attempt_count = d.attempt_count - 1,
     next_attempt_at = 'epoch'::timestamptz + i.due_us * interval '1 microsecond',
     leased_until = NULL, leased_by = NULL, updated_at = now()
-FROM jsonb_to_recordset($1::jsonb) AS i(delivery_id bigint, attempt_number int, due_us bigint)
+FROM input AS i JOIN locked AS l ON l.id = i.delivery_id
 WHERE d.id = i.delivery_id AND d.attempt_count = i.attempt_number AND d.status = 'delivering'
 )sql";
 
@@ -217,6 +239,7 @@ asio::awaitable<void> delivery_store::run_writer() {
     const bool written = co_await flush();
     if (written) {
       backoff_.reset();
+      if (options_.on_written) options_.on_written();
     } else {
       // Keep everything queued and try again: PostgreSQL may be restarting.
       ++writes_failed_;
@@ -235,21 +258,49 @@ asio::awaitable<bool> delivery_store::flush() {
     co_return false;
   }
   // Outcomes first: a 410's own delivery is then 'dead' before its siblings are cancelled.
-  const auto records = std::min(records_.size(), options_.max_write_batch);
-  if (records > 0) {
-    const bool ok = co_await write_records(records);
-    if (!ok) co_return false;
+  if (!records_.empty()) {
+    const auto count = batch_size(records_.size());
+    const auto error = co_await write_records(count);
+    if (error) co_return after_failure(error, count, records_, "outcome");
   }
-  const auto releases = std::min(releases_.size(), options_.max_write_batch);
-  if (releases > 0) {
-    const bool ok = co_await write_releases(releases);
-    if (!ok) co_return false;
+  if (!releases_.empty()) {
+    const auto count = batch_size(releases_.size());
+    const auto error = co_await write_releases(count);
+    if (error) co_return after_failure(error, count, releases_, "release");
   }
   if (!disables_.empty()) {
-    const bool ok = co_await write_disables(disables_.size());
-    if (!ok) co_return false;
+    const auto error = co_await write_disable();
+    if (error) co_return after_failure(error, 1, disables_, "webhook disable");
   }
   co_return true;
+}
+
+std::size_t delivery_store::batch_size(std::size_t queued) const {
+  return std::min(queued, isolate_remaining_ > 0 ? std::size_t{1} : options_.max_write_batch);
+}
+
+template <typename Queue>
+bool delivery_store::after_failure(std::error_code error, std::size_t count, Queue& queue,
+                                   std::string_view what) {
+  // Only bad data (SQLSTATE classes 22 and 23) fails the same way however often it is retried.
+  // Everything else (lost connection, statement timeout, deadlock, a lock, an operator's
+  // trigger) is retried as it is, later.
+  const bool bad_data = last_sqlstate_.starts_with("22") || last_sqlstate_.starts_with("23");
+  if (error != pg::errc::query_failed || !bad_data) return false;
+  // Retried whole, this batch would block every write behind it forever. Go one entry at a time
+  // through it; an entry that fails alone is dropped.
+  if (count > 1) {
+    isolate_remaining_ = count;
+    return true;
+  }
+  spdlog::error(
+      "delivery store: dropping one {} that cannot be written (see the error above); "
+      "a dropped outcome's delivery is retried when its lease ends",
+      what);
+  queue.pop_front();
+  ++writes_dropped_;
+  if (isolate_remaining_ > 0) --isolate_remaining_;
+  return true;
 }
 
 namespace {
@@ -294,12 +345,14 @@ void pop_front(std::deque<Entry>& queue, std::size_t count) {
 
 }  // namespace
 
-asio::awaitable<bool> delivery_store::write_records(std::size_t count) {
+asio::awaitable<std::error_code> delivery_store::write_records(std::size_t count) {
   const auto json = json_array(records_, count, append_record_json);
   const auto out = co_await write_connection_.execute(kRecord, std::string_view(json));
   if (!out) {
-    spdlog::warn("delivery store: writing {} outcomes failed: {}", count, out.message);
-    co_return false;
+    spdlog::warn("delivery store: writing {} outcomes (first: delivery {} attempt {}) failed: {}",
+                 count, records_.front().delivery_id, records_.front().attempt, out.message);
+    last_sqlstate_ = out.sqlstate;
+    co_return out.error;
   }
   const auto advanced = out.rows.int64(0, 1);
   if (advanced < static_cast<std::int64_t>(count)) {
@@ -308,35 +361,37 @@ asio::awaitable<bool> delivery_store::write_records(std::size_t count) {
                  static_cast<std::int64_t>(count) - advanced, count);
   }
   pop_front(records_, count);
-  co_return true;
+  if (isolate_remaining_ > 0) --isolate_remaining_;
+  co_return std::error_code{};
 }
 
-asio::awaitable<bool> delivery_store::write_releases(std::size_t count) {
+asio::awaitable<std::error_code> delivery_store::write_releases(std::size_t count) {
   const auto json = json_array(releases_, count, append_release_json);
   const auto out = co_await write_connection_.execute(kRelease, std::string_view(json));
   if (!out) {
-    spdlog::warn("delivery store: releasing {} deliveries failed: {}", count, out.message);
-    co_return false;
+    spdlog::warn("delivery store: releasing {} deliveries (first: delivery {}) failed: {}", count,
+                 releases_.front().delivery_id, out.message);
+    last_sqlstate_ = out.sqlstate;
+    co_return out.error;
   }
   pop_front(releases_, count);
-  co_return true;
+  if (isolate_remaining_ > 0) --isolate_remaining_;
+  co_return std::error_code{};
 }
 
-asio::awaitable<bool> delivery_store::write_disables(std::size_t count) {
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto& entry = disables_.front();
-    const auto out = co_await write_connection_.execute(
-        kDisable, std::string_view(entry.webhook_id), std::string_view(entry.reason));
-    if (!out) {
-      spdlog::warn("delivery store: disabling webhook {} failed: {}", entry.webhook_id,
-                   out.message);
-      co_return false;
-    }
-    spdlog::warn("webhook {} disabled: {}; its pending deliveries are cancelled", entry.webhook_id,
-                 entry.reason);
-    disables_.pop_front();
+asio::awaitable<std::error_code> delivery_store::write_disable() {
+  const auto& entry = disables_.front();
+  const auto out = co_await write_connection_.execute(kDisable, std::string_view(entry.webhook_id),
+                                                      std::string_view(entry.reason));
+  if (!out) {
+    spdlog::warn("delivery store: disabling webhook {} failed: {}", entry.webhook_id, out.message);
+    last_sqlstate_ = out.sqlstate;
+    co_return out.error;
   }
-  co_return true;
+  spdlog::warn("webhook {} disabled: {}; its pending deliveries are cancelled", entry.webhook_id,
+               entry.reason);
+  disables_.pop_front();
+  co_return std::error_code{};
 }
 
 }  // namespace outboxd

@@ -11,8 +11,14 @@ namespace {
 // The store's writer must outlive the deliverer: it writes what the last attempts hand over.
 // (A plain function, not a capturing lambda: a lambda coroutine's captures die with the lambda.)
 asio::awaitable<void> deliver_then_stop_store(deliverer& deliver, delivery_store& store) {
-  co_await deliver.run();
-  store.stop();
+  std::exception_ptr failure;
+  try {
+    co_await deliver.run();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  store.stop();  // even after a failure: otherwise the writer would wait forever
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace
@@ -39,7 +45,8 @@ pipeline::pipeline(asio::any_io_executor executor, const run_config& config)
       store_(executor, {.database = config.database.connection("outboxd delivery"),
                         .instance_id = config.delivery.instance_id,
                         .lease = config.delivery.engine.lease,
-                        .reconnect = config.reconnect}),
+                        .reconnect = config.reconnect,
+                        .on_written = [this] { deliverer_.on_store_written(); }}),
       client_(executor, config.delivery.http),
       policy_(config.delivery.retry),
       deliverer_(executor, config.delivery.engine, store_, client_, policy_, deliveries_ready_) {}

@@ -1,5 +1,6 @@
 #include "outboxd/service.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
@@ -36,6 +37,21 @@ int run_service(const run_config& config) {
   int running = pipeline::kLoops;
   bool stopping = false;
 
+  // Stop claiming, let in-flight work finish, and exit anyway at the deadline.
+  const auto begin_shutdown = [&](const std::string& why) {
+    if (stopping) return;
+    stopping = true;
+    spdlog::info("{}: stopping, finishing in-flight work (deadline {} ms)", why,
+                 config.shutdown_timeout.count());
+    daemon.stop();
+    shutdown_deadline.expires_after(config.shutdown_timeout);
+    shutdown_deadline.async_wait([](const boost::system::error_code& timer_ec) {
+      if (timer_ec) return;
+      spdlog::error("shutdown deadline passed with work in flight; exiting");
+      exit_now();
+    });
+  };
+
   const auto finished = [&](std::string_view loop, std::exception_ptr error) {
     if (error) {
       try {
@@ -44,7 +60,7 @@ int run_service(const run_config& config) {
         spdlog::critical("{} stopped unexpectedly: {}", loop, e.what());
       }
       exit_code = 1;
-      daemon.stop();
+      begin_shutdown("a loop failed");
     }
     if (--running == 0) {
       signals.cancel();
@@ -58,16 +74,7 @@ int run_service(const run_config& config) {
         if (signal == SIGHUP) {
           spdlog::info("SIGHUP: no setting of this version can be reloaded; keeping the current");
         } else if (!stopping) {
-          stopping = true;
-          spdlog::info("signal {}: stopping, finishing in-flight work (deadline {} ms)", signal,
-                       config.shutdown_timeout.count());
-          daemon.stop();
-          shutdown_deadline.expires_after(config.shutdown_timeout);
-          shutdown_deadline.async_wait([&](const boost::system::error_code& timer_ec) {
-            if (timer_ec) return;
-            spdlog::error("shutdown deadline passed with work in flight; exiting");
-            exit_now();
-          });
+          begin_shutdown(fmt::format("signal {}", signal));
         } else {
           spdlog::warn("second signal {}: exiting now", signal);
           exit_now();

@@ -377,5 +377,61 @@ TEST(delivery, an_open_circuit_defers_deliveries_without_spending_attempts) {
   EXPECT_TRUE(s.hooks.wait_for_count(5, 10s, "/up"));
 }
 
+TEST(delivery, claiming_pauses_at_the_bound_on_unwritten_outcomes_and_resumes) {
+  constexpr int kEvents = 50;
+  constexpr std::size_t kBound = 5;
+  scene s;
+  s.webhook(1, "/hook");
+  // Outcomes cannot be written while this trigger refuses attempt rows (claims insert none).
+  s.db.sql().script(R"sql(
+    CREATE FUNCTION refuse_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'attempts are refused by the test'; END $$;
+    CREATE TRIGGER refuse BEFORE INSERT ON outboxd.attempts
+      FOR EACH ROW EXECUTE FUNCTION refuse_attempts();
+  )sql");
+  auto config = test_config(s.db.url());
+  config.delivery.engine.max_unwritten_outcomes = kBound;
+  running_daemon daemon(config);
+  for (int i = 0; i < kEvents; ++i) s.event();
+
+  ASSERT_TRUE(eventually(
+      [&] { return daemon.store().queued_writes() == kBound && daemon.deliver().in_flight() == 0; },
+      10s))
+      << "queued writes " << daemon.store().queued_writes() << ", in flight "
+      << daemon.deliver().in_flight() << ", sent " << s.hooks.count();
+  EXPECT_EQ(s.hooks.count(), kBound);
+  // Time passes (the writer fails twice more) and still nothing more is sent.
+  const auto failures = daemon.store().writes_failed();
+  ASSERT_TRUE(eventually([&] { return daemon.store().writes_failed() >= failures + 2; }, 10s));
+  EXPECT_EQ(s.hooks.count(), kBound);
+  EXPECT_EQ(daemon.store().queued_writes(), kBound);
+
+  // Writes work again: the backlog drains and delivery resumes to the end, one attempt each.
+  s.db.sql().script("DROP TRIGGER refuse ON outboxd.attempts");
+  ASSERT_TRUE(s.eventually_count(
+      "SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'", kEvents, 20s));
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts"), kEvents);
+  EXPECT_EQ(s.hooks.count(), static_cast<std::size_t>(kEvents));
+}
+
+TEST(delivery, an_outcome_that_cannot_be_stored_is_dropped_and_does_not_block_the_others) {
+  scene s;
+  s.webhook(1, "/teapot");
+  s.webhook(2, "/hook");
+  s.hooks.react("/teapot", {}, reaction::with_status(418));
+  // The database refuses the teapot's attempt row (bad data, SQLSTATE 23514) and nothing else.
+  s.db.sql().script(
+      "ALTER TABLE outboxd.attempts ADD CONSTRAINT no_teapots "
+      "CHECK (status_code IS DISTINCT FROM 418)");
+  running_daemon daemon(test_config(s.db.url()));
+  for (int i = 0; i < 3; ++i) s.event();
+  ASSERT_TRUE(s.eventually_count(
+      "SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'", 3));
+  ASSERT_TRUE(eventually([&] { return daemon.store().writes_dropped() == 3; }, 10s));
+  EXPECT_EQ(daemon.store().queued_writes(), 0u);
+  // The teapot's deliveries wait for their lease to end, to be tried again: nothing is lost.
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'delivering'"), 3);
+}
+
 }  // namespace
 }  // namespace outboxd::test

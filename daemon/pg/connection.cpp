@@ -264,12 +264,9 @@ asio::awaitable<outcome> connection::flush_and_collect(clock::time_point deadlin
 }
 
 asio::awaitable<std::error_code> connection::wait_for_input(clock::time_point deadline) {
+  // Callers take every queued notification first (take_notification parses what libpq already
+  // read), so waiting on the socket cannot strand one in libpq's buffer.
   if (!is_open()) co_return errc::connection_lost;
-  // Input may already be buffered from the last statement.
-  if (!PQconsumeInput(conn_)) co_return fail(errc::connection_lost, trimmed(PQerrorMessage(conn_)));
-  if (PQstatus(conn_) == CONNECTION_BAD) {
-    co_return fail(errc::connection_lost, trimmed(PQerrorMessage(conn_)));
-  }
   const auto ec = co_await wait_socket(asio::posix::descriptor_base::wait_read, deadline);
   if (ec) {
     if (ec == errc::timeout || ec == errc::closed) co_return ec;

@@ -60,6 +60,13 @@ asio::awaitable<bool> listener::start_session() {
 
 asio::awaitable<void> listener::listen_until_lost() {
   while (!stopping_) {
+    // Drain first: LISTEN's reply or a health check may have brought notifications along.
+    bool woke = false;
+    while (connection_.take_notification()) {
+      ++notifications_received_;
+      woke = true;
+    }
+    if (woke) on_wake_();
     const auto deadline = clock::now() + options_.health_check_interval;
     const auto ec = co_await connection_.wait_for_input(deadline);
     if (ec == errc::timeout) {
@@ -73,12 +80,6 @@ asio::awaitable<void> listener::listen_until_lost() {
       if (!stopping_) spdlog::warn("listener: connection lost: {}", connection_.last_error());
       break;
     }
-    bool woke = false;
-    while (connection_.take_notification()) {
-      ++notifications_received_;
-      woke = true;
-    }
-    if (woke) on_wake_();
   }
   listening_ = false;
   connection_.close();

@@ -23,6 +23,9 @@ struct deliverer_options {
   std::size_t max_payload_bytes = 1 << 20;        // a bigger body is dead at once
   std::chrono::milliseconds lease{60'000};        // as the store claims with
   std::chrono::milliseconds request_timeout{15'000};
+  // Claiming pauses while this many outcomes wait to be written (PostgreSQL slow or away), so
+  // finished work cannot pile up in memory.
+  std::size_t max_unwritten_outcomes = 4096;
   scheduler_options scheduling;
   backoff_options reconnect;
 };
@@ -38,6 +41,8 @@ class deliverer {
   // Until stop(); then hands back what waits unsent and lets in-flight attempts finish.
   boost::asio::awaitable<void> run();
   void stop();
+  // The store wrote a batch: room to claim again if the write backlog held claiming back.
+  void on_store_written() { slot_freed_.notify(); }
 
   std::uint64_t attempts_finished() const { return attempts_finished_.load(); }
   std::uint64_t deliveries_succeeded() const { return deliveries_succeeded_.load(); }

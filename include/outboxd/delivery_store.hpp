@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,6 +67,8 @@ struct delivery_store_options {
   std::chrono::milliseconds lease{60'000};
   std::size_t max_write_batch = 1000;
   backoff_options reconnect;
+  // Called after each successful write, so whoever waits for the queue to shrink can go on.
+  std::function<void()> on_written;
 };
 
 struct claim_result {
@@ -99,6 +102,7 @@ class delivery_store {
 
   std::size_t queued_writes() const;
   std::uint64_t writes_failed() const { return writes_failed_; }
+  std::uint64_t writes_dropped() const { return writes_dropped_; }
 
  private:
   struct disable_entry {
@@ -107,9 +111,13 @@ class delivery_store {
   };
 
   boost::asio::awaitable<bool> flush();
-  boost::asio::awaitable<bool> write_records(std::size_t count);
-  boost::asio::awaitable<bool> write_releases(std::size_t count);
-  boost::asio::awaitable<bool> write_disables(std::size_t count);
+  boost::asio::awaitable<std::error_code> write_records(std::size_t count);
+  boost::asio::awaitable<std::error_code> write_releases(std::size_t count);
+  boost::asio::awaitable<std::error_code> write_disable();
+  std::size_t batch_size(std::size_t queued) const;
+  // After a failed write: false to back off and retry (transport), true to go on at once.
+  template <typename Queue>
+  bool after_failure(std::error_code error, std::size_t count, Queue& queue, std::string_view what);
 
   delivery_store_options options_;
   std::string lease_interval_;
@@ -123,6 +131,9 @@ class delivery_store {
   std::deque<disable_entry> disables_;
   bool stopping_ = false;
   std::uint64_t writes_failed_ = 0;
+  std::uint64_t writes_dropped_ = 0;
+  std::size_t isolate_remaining_ = 0;  // entries still to write one by one after a bad batch
+  std::string last_sqlstate_;          // of the last failed write
 };
 
 }  // namespace outboxd

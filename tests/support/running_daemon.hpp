@@ -27,6 +27,7 @@ class running_daemon {
   const dispatcher& dispatch() const { return pipeline_.dispatch(); }
   const pg::listener& listen() const { return pipeline_.listener(); }
   const deliverer& deliver() const { return pipeline_.deliver(); }
+  const delivery_store& store() const { return pipeline_.store(); }
 
  private:
   boost::asio::io_context io_;
