@@ -139,8 +139,9 @@ void deliverer::accept(std::vector<claimed_delivery> claimed) {
 
 void deliverer::apply(actions& next) {
   const auto now = steady_clock::now();
-  for (auto& item : next.start) {
-    asio::co_spawn(executor_, attempt(std::move(item)), [](std::exception_ptr error) {
+  for (auto& started : next.start) {
+    started.item.breaker_trial = started.trial;
+    asio::co_spawn(executor_, attempt(std::move(started.item)), [](std::exception_ptr error) {
       // attempt() handles its own errors; reaching here is a bug worth a loud line, not a crash.
       if (!error) return;
       try {
@@ -183,7 +184,13 @@ asio::awaitable<void> deliverer::attempt(work item) {
     if (succeeded) ++deliveries_succeeded_;
   }
   actions next;
-  scheduler_.finish(endpoint, reached_endpoint, succeeded, steady_clock::now(), next);
+  scheduler_.finish(endpoint, item.breaker_trial, reached_endpoint, succeeded, steady_clock::now(),
+                    next);
+  if (next.circuit_opened_until) {
+    // The endpoint's circuit just opened: park the webhook's whole backlog until the cool-down
+    // ends, in one statement, instead of claiming and handing it back batch after batch.
+    store_.defer_webhook(item.delivery.webhook_id, wall_time_of(*next.circuit_opened_until));
+  }
   apply(next);
   slot_freed_.notify();
 }

@@ -135,6 +135,14 @@ UPDATE outboxd.deliveries SET status = 'cancelled', updated_at = now()
 WHERE webhook_id = $1::uuid AND status = 'pending'
 )sql";
 
+constexpr std::string_view kDeferWebhook = R"sql(
+UPDATE outboxd.deliveries
+SET next_attempt_at = 'epoch'::timestamptz + $2::bigint * interval '1 microsecond',
+    updated_at = now()
+WHERE webhook_id = $1::uuid AND status = 'pending'
+  AND next_attempt_at < 'epoch'::timestamptz + $2::bigint * interval '1 microsecond'
+)sql";
+
 std::int64_t epoch_us(system_clock::time_point at) {
   return std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
 }
@@ -220,8 +228,13 @@ void delivery_store::disable_webhook(const std::string& webhook_id, const std::s
   writer_wake_.notify();
 }
 
+void delivery_store::defer_webhook(const std::string& webhook_id, system_clock::time_point until) {
+  webhook_deferrals_.push_back({webhook_id, until});
+  writer_wake_.notify();
+}
+
 std::size_t delivery_store::queued_writes() const {
-  return records_.size() + releases_.size() + disables_.size();
+  return records_.size() + releases_.size() + disables_.size() + webhook_deferrals_.size();
 }
 
 void delivery_store::stop() {
@@ -271,6 +284,10 @@ asio::awaitable<bool> delivery_store::flush() {
   if (!disables_.empty()) {
     const auto error = co_await write_disable();
     if (error) co_return after_failure(error, 1, disables_, "webhook disable");
+  }
+  if (!webhook_deferrals_.empty()) {
+    const auto error = co_await write_webhook_deferral();
+    if (error) co_return after_failure(error, 1, webhook_deferrals_, "webhook deferral");
   }
   co_return true;
 }
@@ -391,6 +408,24 @@ asio::awaitable<std::error_code> delivery_store::write_disable() {
   spdlog::warn("webhook {} disabled: {}; its pending deliveries are cancelled", entry.webhook_id,
                entry.reason);
   disables_.pop_front();
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> delivery_store::write_webhook_deferral() {
+  const auto& entry = webhook_deferrals_.front();
+  const auto until = std::to_string(epoch_us(entry.until));
+  const auto out = co_await write_connection_.execute(
+      kDeferWebhook, std::string_view(entry.webhook_id), std::string_view(until));
+  if (!out) {
+    spdlog::warn("delivery store: deferring webhook {} failed: {}", entry.webhook_id, out.message);
+    last_sqlstate_ = out.sqlstate;
+    co_return out.error;
+  }
+  spdlog::warn(
+      "webhook {}: endpoint failing, circuit open; {} pending deliveries wait for the "
+      "cool-down",
+      entry.webhook_id, out.rows.affected_rows());
+  webhook_deferrals_.pop_front();
   co_return std::error_code{};
 }
 

@@ -7,6 +7,14 @@ namespace {
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
 
+using actions = scheduler<int>::actions;
+
+std::vector<int> started(const actions& out) {
+  std::vector<int> items;
+  for (const auto& s : out.start) items.push_back(s.item);
+  return items;
+}
+
 scheduler_options small_limits() {
   return {.max_in_flight = 4,
           .max_in_flight_per_endpoint = 2,
@@ -17,10 +25,10 @@ scheduler_options small_limits() {
 TEST(scheduler, one_slow_endpoint_cannot_take_every_slot) {
   scheduler<int> s(small_limits());
   const auto now = clock::now();
-  scheduler<int>::actions out;
+  actions out;
   for (int i = 0; i < 4; ++i) s.submit("slow", i, now, out);
   // Two run, one waits, the fourth goes back to the database for a moment.
-  EXPECT_EQ(out.start, (std::vector<int>{0, 1}));
+  EXPECT_EQ(started(out), (std::vector<int>{0, 1}));
   EXPECT_EQ(s.queued(), 1u);
   ASSERT_EQ(out.defer.size(), 1u);
   EXPECT_EQ(out.defer[0].item, 3);
@@ -28,18 +36,18 @@ TEST(scheduler, one_slow_endpoint_cannot_take_every_slot) {
   // Another endpoint still gets its slots.
   out = {};
   s.submit("fast", 10, now, out);
-  EXPECT_EQ(out.start, (std::vector<int>{10}));
+  EXPECT_EQ(started(out), (std::vector<int>{10}));
   EXPECT_EQ(s.capacity(), 0u);  // 3 in flight + 1 waiting = the global limit
 }
 
 TEST(scheduler, a_finished_request_starts_the_next_waiting_one) {
   scheduler<int> s(small_limits());
   const auto now = clock::now();
-  scheduler<int>::actions out;
+  actions out;
   for (int i = 0; i < 3; ++i) s.submit("a", i, now, out);
   out = {};
-  s.finish("a", true, true, now, out);
-  EXPECT_EQ(out.start, (std::vector<int>{2}));
+  s.finish("a", false, true, true, now, out);
+  EXPECT_EQ(started(out), (std::vector<int>{2}));
   EXPECT_EQ(s.in_flight(), 2u);
   EXPECT_EQ(s.queued(), 0u);
 }
@@ -47,11 +55,17 @@ TEST(scheduler, a_finished_request_starts_the_next_waiting_one) {
 TEST(scheduler, the_breaker_opens_after_n_failures_defers_work_and_lets_one_trial_through) {
   scheduler<int> s(small_limits());
   auto now = clock::now();
-  scheduler<int>::actions out;
+  actions out;
   for (int i = 0; i < 3; ++i) {
+    out = {};
     s.submit("down", i, now, out);
-    s.finish("down", true, false, now, out);
+    ASSERT_EQ(out.start.size(), 1u);
+    EXPECT_FALSE(out.start[0].trial);
+    s.finish("down", false, true, false, now, out);
   }
+  // The third failure opened it, and said so once.
+  ASSERT_TRUE(out.circuit_opened_until.has_value());
+  EXPECT_EQ(*out.circuit_opened_until, now + 10s);
   EXPECT_TRUE(s.breaker_open("down", now));
   out = {};
   s.submit("down", 7, now, out);
@@ -64,11 +78,12 @@ TEST(scheduler, the_breaker_opens_after_n_failures_defers_work_and_lets_one_tria
   out = {};
   s.submit("down", 8, now, out);
   s.submit("down", 9, now, out);
-  EXPECT_EQ(out.start, (std::vector<int>{8}));
+  EXPECT_EQ(started(out), (std::vector<int>{8}));
+  EXPECT_TRUE(out.start[0].trial);
   EXPECT_EQ(s.queued(), 1u);
   // The trial fails: open again, the waiting one goes back to the database.
   out = {};
-  s.finish("down", true, false, now, out);
+  s.finish("down", true, true, false, now, out);
   EXPECT_TRUE(out.start.empty());
   ASSERT_EQ(out.defer.size(), 1u);
   EXPECT_EQ(out.defer[0].item, 9);
@@ -78,17 +93,58 @@ TEST(scheduler, the_breaker_opens_after_n_failures_defers_work_and_lets_one_tria
   now += 10s;
   out = {};
   s.submit("down", 11, now, out);
-  s.finish("down", true, true, now, out);
+  ASSERT_TRUE(out.start[0].trial);
+  s.finish("down", true, true, true, now, out);
   EXPECT_FALSE(s.breaker_open("down", now));
+}
+
+TEST(scheduler, only_the_trial_decides_a_half_open_circuit) {
+  auto limits = small_limits();
+  limits.max_in_flight_per_endpoint = 3;
+  scheduler<int> s(limits);
+  auto now = clock::now();
+  actions out;
+  // One request is still out when two others fail and open the circuit.
+  s.submit("x", 1, now, out);
+  s.submit("x", 2, now, out);
+  s.submit("x", 3, now, out);
+  s.finish("x", false, true, false, now, out);
+  s.finish("x", false, true, false, now, out);
+  s.finish("x", false, true, false, now, out);  // third failure: open
+  now += 10s;
+  out = {};
+  s.submit("x", 4, now, out);  // the trial
+  ASSERT_TRUE(out.start[0].trial);
+  s.submit("x", 5, now, out);  // waits for the verdict
+  EXPECT_EQ(s.queued(), 1u);
+  // The trial succeeds: closed, and the waiting one goes.
+  out = {};
+  s.finish("x", true, true, true, now, out);
+  EXPECT_FALSE(s.breaker_open("x", now));
+  EXPECT_EQ(started(out), (std::vector<int>{5}));
+}
+
+TEST(scheduler, a_stale_success_does_not_close_an_open_circuit) {
+  auto limits = small_limits();
+  limits.max_in_flight_per_endpoint = 4;
+  scheduler<int> s(limits);
+  const auto now = clock::now();
+  actions out;
+  for (int i = 0; i < 4; ++i) s.submit("x", i, now, out);
+  for (int i = 0; i < 3; ++i) s.finish("x", false, true, false, now, out);
+  ASSERT_TRUE(s.breaker_open("x", now));
+  // The request sent before the circuit opened comes back fine: old news, still open.
+  s.finish("x", false, true, true, now, out);
+  EXPECT_TRUE(s.breaker_open("x", now));
 }
 
 TEST(scheduler, attempts_that_never_reached_the_endpoint_do_not_trip_the_breaker) {
   scheduler<int> s(small_limits());
   const auto now = clock::now();
-  scheduler<int>::actions out;
+  actions out;
   for (int i = 0; i < 10; ++i) {
     s.submit("x", i, now, out);
-    s.finish("x", false, false, now, out);
+    s.finish("x", false, false, false, now, out);
   }
   EXPECT_FALSE(s.breaker_open("x", now));
 }
@@ -96,7 +152,7 @@ TEST(scheduler, attempts_that_never_reached_the_endpoint_do_not_trip_the_breaker
 TEST(scheduler, drain_hands_back_everything_waiting) {
   scheduler<int> s(small_limits());
   const auto now = clock::now();
-  scheduler<int>::actions out;
+  actions out;
   for (int i = 0; i < 3; ++i) s.submit("a", i, now, out);
   EXPECT_EQ(s.drain_waiting(), (std::vector<int>{2}));
   EXPECT_EQ(s.queued(), 0u);

@@ -18,10 +18,13 @@ class circuit_breaker {
 
   explicit circuit_breaker(circuit_breaker_options options);
 
-  // May a request start now? Claims the single trial slot when half-open.
-  bool try_acquire(clock::time_point now);
-  void record(bool success, clock::time_point now);
-  // The request that held the half-open trial never reached the endpoint: let another try.
+  enum class admission { refused, normal, trial };
+  // May a request start now? When half-open, the one that may is the trial.
+  admission try_acquire(clock::time_point now);
+  // An outcome. While the circuit is open only the trial's counts: requests started before it
+  // opened report stale news.
+  void record(bool success, bool trial, clock::time_point now);
+  // The trial never reached the endpoint: let another request be the trial.
   void release_trial() { trial_in_flight_ = false; }
 
   // Inside the cool-down. (Half-open, with the trial in flight, is not open: requests wait for

@@ -54,6 +54,7 @@ class deliverer {
     std::shared_ptr<const std::string> body;
     http::endpoint_url url;
     std::chrono::steady_clock::time_point claimed_at;
+    bool breaker_trial = false;  // the half-open circuit's test request
   };
   using actions = scheduler<work>::actions;
 

@@ -95,6 +95,8 @@ class delivery_store {
   void release(std::int64_t delivery_id, int attempt, std::chrono::system_clock::time_point due);
   // 410 Gone: no more deliveries for this webhook; its pending ones are cancelled.
   void disable_webhook(const std::string& webhook_id, const std::string& reason);
+  // The webhook's endpoint is down (circuit open): its pending deliveries wait until `until`.
+  void defer_webhook(const std::string& webhook_id, std::chrono::system_clock::time_point until);
 
   // Writes queued work until stop() and the queue is empty.
   boost::asio::awaitable<void> run_writer();
@@ -109,11 +111,16 @@ class delivery_store {
     std::string webhook_id;
     std::string reason;
   };
+  struct webhook_deferral {
+    std::string webhook_id;
+    std::chrono::system_clock::time_point until;
+  };
 
   boost::asio::awaitable<bool> flush();
   boost::asio::awaitable<std::error_code> write_records(std::size_t count);
   boost::asio::awaitable<std::error_code> write_releases(std::size_t count);
   boost::asio::awaitable<std::error_code> write_disable();
+  boost::asio::awaitable<std::error_code> write_webhook_deferral();
   std::size_t batch_size(std::size_t queued) const;
   // After a failed write: false to back off and retry (transport), true to go on at once.
   template <typename Queue>
@@ -129,6 +136,7 @@ class delivery_store {
   std::deque<attempt_record> records_;
   std::deque<released_delivery> releases_;
   std::deque<disable_entry> disables_;
+  std::deque<webhook_deferral> webhook_deferrals_;
   bool stopping_ = false;
   std::uint64_t writes_failed_ = 0;
   std::uint64_t writes_dropped_ = 0;

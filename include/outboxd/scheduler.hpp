@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -32,9 +33,15 @@ class scheduler {
     T item;
     clock::time_point until;
   };
+  struct start_item {
+    T item;
+    bool trial = false;  // the half-open circuit's test request: pass it back to finish()
+  };
   struct actions {
-    std::vector<T> start;         // send these now (each holds a slot until finish())
-    std::vector<deferral> defer;  // give these back to the store, due again at `until`
+    std::vector<start_item> start;  // send these now (each holds a slot until finish())
+    std::vector<deferral> defer;    // give these back to the store, due again at `until`
+    // Set when finish() opened the endpoint's circuit: nothing goes there until then.
+    std::optional<clock::time_point> circuit_opened_until;
   };
 
   explicit scheduler(scheduler_options options) : options_(options) {}
@@ -53,9 +60,12 @@ class scheduler {
       out.defer.push_back({std::move(item), state.breaker.retry_at()});
       return;
     }
-    if (state.in_flight < options_.max_in_flight_per_endpoint && state.breaker.try_acquire(now)) {
-      start(state, std::move(item), out);
-      return;
+    if (state.in_flight < options_.max_in_flight_per_endpoint) {
+      const auto admitted = state.breaker.try_acquire(now);
+      if (admitted != circuit_breaker::admission::refused) {
+        start(state, std::move(item), admitted == circuit_breaker::admission::trial, out);
+        return;
+      }
     }
     if (state.waiting.size() < options_.max_queued_per_endpoint) {
       state.waiting.push_back(std::move(item));
@@ -66,19 +76,22 @@ class scheduler {
     out.defer.push_back({std::move(item), now + kSaturatedRetry});
   }
 
-  // A started item ended. `reached_endpoint` says whether it tells anything about the endpoint's
-  // health (an HTTP exchange was tried); only then does `success` feed the breaker.
-  void finish(const std::string& endpoint, bool reached_endpoint, bool success,
+  // A started item ended; `trial` as start() said. `reached_endpoint` says whether it tells
+  // anything about the endpoint's health (an HTTP exchange was tried); only then does `success`
+  // feed the breaker.
+  void finish(const std::string& endpoint, bool trial, bool reached_endpoint, bool success,
               clock::time_point now, actions& out) {
     auto& state = endpoint_state(endpoint);
     --state.in_flight;
     --in_flight_;
+    const bool was_open = state.breaker.is_open(now);
     if (reached_endpoint) {
-      state.breaker.record(success, now);
-    } else {
+      state.breaker.record(success, trial, now);
+    } else if (trial) {
       state.breaker.release_trial();
     }
     if (state.breaker.is_open(now)) {
+      if (!was_open) out.circuit_opened_until = state.breaker.retry_at();
       // Open: whatever waits for this endpoint goes back to the database until the cooldown ends.
       while (!state.waiting.empty()) {
         out.defer.push_back({std::move(state.waiting.front()), state.breaker.retry_at()});
@@ -86,12 +99,13 @@ class scheduler {
         --queued_;
       }
     }
-    while (!state.waiting.empty() && state.in_flight < options_.max_in_flight_per_endpoint &&
-           state.breaker.try_acquire(now)) {
+    while (!state.waiting.empty() && state.in_flight < options_.max_in_flight_per_endpoint) {
+      const auto admitted = state.breaker.try_acquire(now);
+      if (admitted == circuit_breaker::admission::refused) break;
       T next = std::move(state.waiting.front());
       state.waiting.pop_front();
       --queued_;
-      start(state, std::move(next), out);
+      start(state, std::move(next), admitted == circuit_breaker::admission::trial, out);
     }
     if (state.in_flight == 0 && state.waiting.empty() && !state.breaker.is_open(now) &&
         state.breaker.consecutive_failures() == 0) {
@@ -129,10 +143,10 @@ class scheduler {
     return endpoints_.try_emplace(key, options_.breaker).first->second;
   }
 
-  void start(endpoint_slot& state, T item, actions& out) {
+  void start(endpoint_slot& state, T item, bool trial, actions& out) {
     ++state.in_flight;
     ++in_flight_;
-    out.start.push_back(std::move(item));
+    out.start.push_back({std::move(item), trial});
   }
 
   scheduler_options options_;
