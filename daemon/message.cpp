@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "outboxd/http/field_syntax.hpp"
 #include "outboxd/json_text.hpp"
 
 namespace outboxd {
@@ -46,32 +47,12 @@ constexpr std::array<std::string_view, 17> kReservedHeaders = {
 
 using hmac_digest = std::array<unsigned char, 32>;
 
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
 bool is_reserved(std::string_view name) {
   for (const auto reserved : kReservedHeaders) {
-    if (equals_ignoring_case(name, reserved)) return true;
+    if (http::equals_ignoring_case(name, reserved)) return true;
   }
   return false;
 }
-
-// RFC 9110 §5.6.2 tchar.
-bool is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-// CR, LF and NUL would split or truncate the request; the other controls are rejected too because
-// RFC 9110 does not allow them in a field value and receivers handle them inconsistently.
-bool is_forbidden_in_value(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
 
 std::string hex_byte(unsigned char c) {
   std::string out = "0x";
@@ -165,7 +146,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
 std::string describe_bad_name(std::string_view name) {
   if (name.empty()) return "a header name is empty";
   std::size_t bad = 0;
-  while (bad < name.size() && is_tchar(static_cast<unsigned char>(name[bad]))) ++bad;
+  while (bad < name.size() && http::is_token_char(name[bad])) ++bad;
   return "header name " + quoted_json(name.substr(0, bad)) + "... is not an HTTP token (" +
          hex_byte(static_cast<unsigned char>(name[bad])) + " at byte " + std::to_string(bad) + ")";
 }
@@ -202,25 +183,24 @@ std::optional<signed_headers> append_custom_headers(std::string_view json,
   for (const auto field : object) {
     const std::string_view name = field.key;
     std::string_view value;
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
-          return is_tchar(static_cast<unsigned char>(c));
-        })) {
+    if (name.empty() ||
+        !std::all_of(name.begin(), name.end(), [](char c) { return http::is_token_char(c); })) {
       return fail("invalid_header", describe_bad_name(name));
     }
     if (field.value.get(value) != simdjson::SUCCESS) {
       return fail("invalid_header", "header " + quoted_json(name) + " is not a string");
     }
     for (std::size_t i = 0; i < value.size(); ++i) {
-      const auto c = static_cast<unsigned char>(value[i]);
-      if (is_forbidden_in_value(c)) {
+      if (http::is_forbidden_in_value(value[i])) {
         return fail("invalid_header", "header " + quoted_json(name) +
-                                          " has a control character in its value (" + hex_byte(c) +
+                                          " has a control character in its value (" +
+                                          hex_byte(static_cast<unsigned char>(value[i])) +
                                           " at byte " + std::to_string(i) + ")");
       }
     }
     // Validated before being dropped, so a broken headers column is reported however it is spelt.
     if (is_reserved(name)) continue;
-    if (equals_ignoring_case(name, "user-agent")) has_user_agent = true;
+    if (http::equals_ignoring_case(name, "user-agent")) has_user_agent = true;
     headers.push_back({std::string(name), std::string(value)});
   }
   return std::nullopt;

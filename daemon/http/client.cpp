@@ -18,6 +18,8 @@
 #include <exception>
 #include <map>
 
+#include "outboxd/http/field_syntax.hpp"
+
 namespace outboxd::http {
 namespace {
 namespace asio = boost::asio;
@@ -41,15 +43,6 @@ constexpr std::size_t kBodyChunk = 16 * 1024;
 bool is_space_or_control(char c) {
   const auto byte = static_cast<unsigned char>(c);
   return byte <= 0x20 || byte == 0x7F;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) {
-             return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-           };
-           return lower(x) == lower(y);
-         });
 }
 
 // A DNS name or an IPv4 literal: letters, digits and the unreserved marks. Percent-encoding,
@@ -165,15 +158,11 @@ enum class ending {
 // The request body is sent straight from the shared string, without a copy per attempt.
 using request_message = bhttp::request<bhttp::span_body<const char>>;
 
-bool is_token_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 bool is_framing_header(std::string_view name) {
   // The client owns these: a second Host or Content-Length would let a header smuggle requests.
-  return iequals(name, "host") || iequals(name, "content-length") ||
-         iequals(name, "transfer-encoding") || iequals(name, "connection");
+  return equals_ignoring_case(name, "host") || equals_ignoring_case(name, "content-length") ||
+         equals_ignoring_case(name, "transfer-encoding") ||
+         equals_ignoring_case(name, "connection");
 }
 
 // Fills `message`; returns an error detail for a header that cannot be sent safely.
@@ -183,14 +172,12 @@ std::optional<std::string> build_request(const request& req, request_message& me
   message.version(11);
   message.set(bhttp::field::host, host_header(req.url));
   for (const auto& header : req.headers) {
-    if (header.name.empty() ||
-        !std::all_of(header.name.begin(), header.name.end(), is_token_char)) {
+    if (!is_token(header.name)) {
       // The name itself stays out of the detail: it may hold control characters.
       return std::string("a request header name is not an HTTP token");
     }
-    const bool bad_value = std::any_of(header.value.begin(), header.value.end(), [](char c) {
-      return (is_space_or_control(c) && c != ' ' && c != '\t');
-    });
+    const bool bad_value =
+        std::any_of(header.value.begin(), header.value.end(), is_forbidden_in_value);
     if (bad_value) return fmt::format("request header {} holds a control character", header.name);
     if (is_framing_header(header.name)) continue;
     message.insert(header.name, header.value);
@@ -312,9 +299,9 @@ std::optional<endpoint_url> parse_url(std::string_view url) {
   if (scheme_end == std::string_view::npos) return std::nullopt;
   endpoint_url result;
   const auto scheme = url.substr(0, scheme_end);
-  if (iequals(scheme, "http")) {
+  if (equals_ignoring_case(scheme, "http")) {
     result.tls = false;
-  } else if (iequals(scheme, "https")) {
+  } else if (equals_ignoring_case(scheme, "https")) {
     result.tls = true;
   } else {
     return std::nullopt;
