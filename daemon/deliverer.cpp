@@ -131,8 +131,9 @@ void deliverer::accept(std::vector<claimed_delivery> claimed) {
     }
     // Limits and the breaker are per endpoint URL (path included): one path of a shared receiver
     // can fail while its others work. Connections are pooled per host:port in the client.
-    const auto endpoint = url->key() + url->target;
-    scheduler_.submit(endpoint, work{std::move(delivery), body, std::move(*url), now}, now, next);
+    auto endpoint = url->key() + url->target;
+    work item{std::move(delivery), body, std::move(*url), endpoint, now};
+    scheduler_.submit(endpoint, std::move(item), now, next);
   }
   apply(next);
 }
@@ -160,7 +161,6 @@ void deliverer::apply(actions& next) {
 }
 
 asio::awaitable<void> deliverer::attempt(work item) {
-  const auto endpoint = item.url.key() + item.url.target;
   bool reached_endpoint = false;
   bool succeeded = false;
   // Waiting for a slot may have eaten into the lease: rather than send late, give it back unsent.
@@ -180,12 +180,10 @@ asio::awaitable<void> deliverer::attempt(work item) {
     }
     succeeded = record.succeeded;
     store_.record(std::move(record));
-    ++attempts_finished_;
-    if (succeeded) ++deliveries_succeeded_;
   }
   actions next;
-  scheduler_.finish(endpoint, item.breaker_trial, reached_endpoint, succeeded, steady_clock::now(),
-                    next);
+  scheduler_.finish(item.endpoint, item.breaker_trial, reached_endpoint, succeeded,
+                    steady_clock::now(), next);
   if (next.circuit_opened_until) {
     // The endpoint's circuit just opened: park the webhook's whole backlog until the cool-down
     // ends, in one statement, instead of claiming and handing it back batch after batch.

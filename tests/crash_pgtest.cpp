@@ -53,6 +53,15 @@ struct crash_scene {
   // clang-format on
 
   std::int64_t count(const std::string& query) { return db.sql().scalar(query); }
+
+  bool all_succeed(int deliveries, std::chrono::milliseconds timeout) {
+    return eventually(
+        [&] {
+          return count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'") ==
+                 deliveries;
+        },
+        timeout, std::chrono::milliseconds(50));
+  }
 };
 
 TEST(crash, sigkill_with_requests_in_flight_loses_nothing_and_records_each_success_once) {
@@ -72,13 +81,7 @@ TEST(crash, sigkill_with_requests_in_flight_loses_nothing_and_records_each_succe
   // Restart against a now-fast receiver; leases of the dead process expire and are taken over.
   s.hooks.react("/slow", {}, reaction::ok());
   daemon_process restarted(s.daemon_arguments());
-  ASSERT_TRUE(eventually(
-      [&] {
-        return s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'") ==
-               kEvents;
-      },
-      60s, 50ms))
-      << restarted.log();
+  ASSERT_TRUE(s.all_succeed(kEvents, 60s)) << restarted.log();
 
   // Bookkeeping: one delivery per event, exactly one successful attempt each, and attempt numbers
   // 1..attempt_count each recorded exactly once (the killed ones as lease_expired).
@@ -135,13 +138,7 @@ TEST(crash, sigterm_finishes_in_flight_requests_and_hands_back_the_rest) {
   // The next daemon takes over cleanly: no lease had to expire.
   s.hooks.react("/slow", {}, reaction::ok());
   daemon_process next(s.daemon_arguments());
-  ASSERT_TRUE(eventually(
-      [&] {
-        return s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'") ==
-               kEvents;
-      },
-      30s, 50ms))
-      << next.log();
+  ASSERT_TRUE(s.all_succeed(kEvents, 30s)) << next.log();
   EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts WHERE error_code = 'lease_expired'"), 0);
 }
 

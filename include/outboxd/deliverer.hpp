@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -44,8 +43,6 @@ class deliverer {
   // The store wrote a batch: room to claim again if the write backlog held claiming back.
   void on_store_written() { slot_freed_.notify(); }
 
-  std::uint64_t attempts_finished() const { return attempts_finished_.load(); }
-  std::uint64_t deliveries_succeeded() const { return deliveries_succeeded_.load(); }
   std::size_t in_flight() const { return scheduler_.in_flight(); }
 
  private:
@@ -53,6 +50,7 @@ class deliverer {
     claimed_delivery delivery;
     std::shared_ptr<const std::string> body;
     http::endpoint_url url;
+    std::string endpoint;  // the scheduler's key: the webhook URL
     std::chrono::steady_clock::time_point claimed_at;
     bool breaker_trial = false;  // the half-open circuit's test request
   };
@@ -78,8 +76,6 @@ class deliverer {
   backoff backoff_;
   boost::asio::steady_timer retry_timer_;
   bool stopping_ = false;
-  std::atomic<std::uint64_t> attempts_finished_{0};
-  std::atomic<std::uint64_t> deliveries_succeeded_{0};
 };
 
 }  // namespace outboxd
