@@ -142,6 +142,7 @@ struct run_flags {
   std::string breaker_failures = "5";
   std::string breaker_cooldown = "30s";
   std::string lease = "60s";
+  std::string max_lease_expiries = "5";
   std::string instance_id;
 
   po::options_description describe() {
@@ -190,7 +191,12 @@ struct run_flags {
         "circuit-breaker-cooldown", po::value(&breaker_cooldown)->default_value(breaker_cooldown),
         "how long an endpoint's circuit stays open before one trial request")(
         "lease", po::value(&lease)->default_value(lease),
-        "how long a claimed delivery is held; a crashed daemon's work is retried after it")(
+        "how long a claimed delivery is held; a crashed daemon's work is retried after it. At "
+        "least --http-request-timeout + --statement-timeout + 7s, so every outcome can be "
+        "written in time")(
+        "max-lease-expiries", po::value(&max_lease_expiries)->default_value(max_lease_expiries),
+        "a delivery whose lease expired this often without an outcome (its daemon kept dying) "
+        "is dead with error crash_loop (1-100)")(
         "instance-id", po::value(&instance_id),
         "this daemon's name in deliveries.leased_by (default host:pid)");
     return options;
@@ -256,13 +262,10 @@ delivery_config resolve_delivery(const run_flags& flags) {
       parse_count(flags.breaker_failures, "--circuit-breaker-failures", 1, 1000);
   engine.scheduling.breaker.cooldown =
       parse_duration(flags.breaker_cooldown, "--circuit-breaker-cooldown");
-  engine.request_timeout = http.request_timeout;
-  engine.lease = parse_duration(flags.lease, "--lease");
-  if (engine.lease < http.request_timeout + std::chrono::seconds(10)) {
-    throw config_error(
-        "--lease must exceed --http-request-timeout by at least 10s, so an "
-        "outcome is written before its lease runs out");
-  }
+  out.lease.duration = parse_duration(flags.lease, "--lease");
+  out.lease.request_timeout = http.request_timeout;
+  out.max_expired_attempts =
+      parse_count(flags.max_lease_expiries, "--max-lease-expiries", 1, 100);
 
   out.retry.delays = parse_retry_schedule(flags.retry_schedule);
   out.retry.max_attempts = parse_count(flags.max_attempts, "--max-attempts", 1, 100);
@@ -339,6 +342,11 @@ run_config parse_run_config(const std::vector<std::string>& args) {
   }
   out.shutdown_timeout = parse_duration(flags.shutdown_timeout, "--shutdown-timeout");
   out.delivery = resolve_delivery(flags);
+  // An outcome's write is one statement: its timeout, and the client's slack behind it.
+  out.delivery.lease.write_bound = out.database.statement_timeout + pg::kClientDeadlineSlack;
+  if (const auto problem = out.delivery.lease.problem(); !problem.empty()) {
+    throw config_error(problem);
+  }
   out.delivery.engine.poll_interval = out.poll_interval;
   out.delivery.engine.reconnect = out.reconnect;
   return out;

@@ -19,13 +19,9 @@ using std::chrono::system_clock;
 
 namespace {
 
-// Time kept between the end of a request's deadline and the end of its lease, so the outcome is
-// written while the lease still holds.
-constexpr auto kLeaseMargin = std::chrono::seconds(5);
-
-system_clock::time_point wall_time_of(steady_clock::time_point at) {
-  return system_clock::now() +
-         std::chrono::duration_cast<system_clock::duration>(at - steady_clock::now());
+// From now until `at`, for a relative delay the database adds to its own now().
+milliseconds delay_until(steady_clock::time_point at, steady_clock::time_point now) {
+  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(at - now));
 }
 
 }  // namespace
@@ -81,10 +77,7 @@ asio::awaitable<void> deliverer::run() {
 
   // Shutdown: what waits unsent goes back to the database as it was; what is in flight finishes
   // (each attempt is bounded by the request timeout).
-  const auto now = system_clock::now();
-  for (const auto& item : scheduler_.drain_waiting()) {
-    store_.release(item.delivery.id, item.delivery.attempt, now);
-  }
+  for (const auto& item : scheduler_.drain_waiting()) store_.release(item.delivery, milliseconds(0));
   while (scheduler_.in_flight() > 0) co_await slot_freed_.wait_for(options_.poll_interval);
 }
 
@@ -94,8 +87,20 @@ void deliverer::accept(std::vector<claimed_delivery> claimed) {
   std::unordered_map<std::int64_t, std::shared_ptr<const std::string>> bodies;
   actions next;
   for (auto& delivery : claimed) {
+    if (delivery.crash_looped) {
+      // The claim already made it dead and recorded why; there is nothing to send.
+      spdlog::warn("delivery {} to webhook {} is dead: crash_loop (its lease kept expiring)",
+                   delivery.id, delivery.webhook_id);
+      continue;
+    }
     if (!delivery.webhook_found) {
       finish_unsent(delivery, "webhook_deleted", "the webhook no longer exists in the IAM",
+                    attempt_record::next_status::cancelled);
+      continue;
+    }
+    if (!delivery.webhook_subscribed) {
+      finish_unsent(delivery, "webhook_unsubscribed",
+                    "the webhook no longer subscribes to this event in this realm",
                     attempt_record::next_status::cancelled);
       continue;
     }
@@ -106,12 +111,10 @@ void deliverer::accept(std::vector<claimed_delivery> claimed) {
     }
     auto url = http::parse_url(delivery.url);
     if (!url) {
-      attempt_record record{.delivery_id = delivery.id,
-                            .attempt = delivery.attempt,
-                            .started_at = system_clock::now(),
-                            .error_code = "invalid_url",
-                            .error_detail = "the webhook's endpoint is not an http(s) URL"};
-      settle(record, 0, std::nullopt);
+      auto record = attempt_record::of(delivery);
+      record.error_code = "invalid_url";
+      record.error_detail = "the webhook's endpoint is not an http(s) URL";
+      settle(record, delivery.try_number, 0, std::nullopt);
       store_.record(std::move(record));
       continue;
     }
@@ -132,7 +135,7 @@ void deliverer::accept(std::vector<claimed_delivery> claimed) {
     // Limits and the breaker are per endpoint URL (path included): one path of a shared receiver
     // can fail while its others work. Connections are pooled per host:port in the client.
     auto endpoint = url->key() + url->target;
-    work item{std::move(delivery), body, std::move(*url), endpoint, now};
+    work item{std::move(delivery), body, std::move(*url), endpoint};
     scheduler_.submit(endpoint, std::move(item), now, next);
   }
   apply(next);
@@ -153,8 +156,7 @@ void deliverer::apply(actions& next) {
     });
   }
   for (auto& deferred : next.defer) {
-    store_.release(deferred.item.delivery.id, deferred.item.delivery.attempt,
-                   wall_time_of(std::max(deferred.until, now)));
+    store_.release(deferred.item.delivery, delay_until(deferred.until, now));
   }
   next.start.clear();
   next.defer.clear();
@@ -164,19 +166,16 @@ asio::awaitable<void> deliverer::attempt(work item) {
   bool reached_endpoint = false;
   bool succeeded = false;
   // Waiting for a slot may have eaten into the lease: rather than send late, give it back unsent.
-  const auto lease_left = options_.lease - (steady_clock::now() - item.claimed_at);
-  if (lease_left < options_.request_timeout + kLeaseMargin) {
-    store_.release(item.delivery.id, item.delivery.attempt, system_clock::now());
+  if (!store_.may_send(item.delivery, steady_clock::now())) {
+    store_.release(item.delivery, milliseconds(0));
   } else {
-    attempt_record record{.delivery_id = item.delivery.id,
-                          .attempt = item.delivery.attempt,
-                          .started_at = system_clock::now()};
+    auto record = attempt_record::of(item.delivery);
     try {
       co_await send(item, record, reached_endpoint);
     } catch (const std::exception& e) {
       record.error_code = "internal";
       record.error_detail = e.what();
-      settle(record, 0, std::nullopt);
+      settle(record, item.delivery.try_number, 0, std::nullopt);
     }
     succeeded = record.succeeded;
     store_.record(std::move(record));
@@ -187,7 +186,8 @@ asio::awaitable<void> deliverer::attempt(work item) {
   if (next.circuit_opened_until) {
     // The endpoint's circuit just opened: park the webhook's whole backlog until the cool-down
     // ends, in one statement, instead of claiming and handing it back batch after batch.
-    store_.defer_webhook(item.delivery.webhook_id, wall_time_of(*next.circuit_opened_until));
+    store_.defer_webhook(item.delivery.webhook_id,
+                         delay_until(*next.circuit_opened_until, steady_clock::now()));
   }
   apply(next);
   slot_freed_.notify();
@@ -195,8 +195,10 @@ asio::awaitable<void> deliverer::attempt(work item) {
 
 asio::awaitable<void> deliverer::send(work& item, attempt_record& record, bool& reached_endpoint) {
   const auto& delivery = item.delivery;
+  // The database's clock, not this host's: receivers reject a webhook-timestamp far from their
+  // own time, and a host whose clock is off must not make every signature look stale.
   const auto timestamp =
-      std::chrono::duration_cast<std::chrono::seconds>(record.started_at.time_since_epoch())
+      std::chrono::duration_cast<std::chrono::seconds>(store_.clock().now().time_since_epoch())
           .count();
   auto signing = sign({.custom_headers_json = delivery.headers_json,
                        .secret = delivery.secret,
@@ -207,7 +209,7 @@ asio::awaitable<void> deliverer::send(work& item, attempt_record& record, bool& 
     // The webhook's own configuration is broken; the endpoint was never asked.
     record.error_code = signing.error_code;
     record.error_detail = signing.error_detail;
-    settle(record, 0, std::nullopt);
+    settle(record, delivery.try_number, 0, std::nullopt);
     co_return;
   }
   const http::request request{
@@ -222,9 +224,13 @@ asio::awaitable<void> deliverer::send(work& item, attempt_record& record, bool& 
   record.response_body = to_storable_text(response.body_prefix);
   std::optional<milliseconds> retry_after;
   if (response.retry_after) {
-    retry_after = parse_retry_after(*response.retry_after, system_clock::now());
+    // A Retry-After date is read against the receiver's own Date header when it sent one, else
+    // against the database's clock: never against this host's alone.
+    const auto receiver_now = response.date ? parse_http_date(*response.date) : std::nullopt;
+    retry_after =
+        parse_retry_after(*response.retry_after, receiver_now.value_or(store_.clock().now()));
   }
-  settle(record, response.status, retry_after);
+  settle(record, delivery.try_number, response.status, retry_after);
 
   if (response.status == 410) {
     record.next = attempt_record::next_status::dead;
@@ -236,9 +242,11 @@ asio::awaitable<void> deliverer::send(work& item, attempt_record& record, bool& 
                 response.duration.count());
 }
 
-void deliverer::settle(attempt_record& record, int status_code,
+void deliverer::settle(attempt_record& record, int try_number, int status_code,
                        std::optional<milliseconds> retry_after) {
-  const auto decision = policy_.decide(record.attempt, status_code, retry_after);
+  // The schedule counts tries, not attempt records: an attempt whose lease expired (the daemon
+  // died) neither delays the next retry nor brings the delivery closer to dead.
+  const auto decision = policy_.decide(try_number, status_code, retry_after);
   switch (decision.what) {
     case retry_decision::next::succeeded:
       record.succeeded = true;
@@ -246,7 +254,7 @@ void deliverer::settle(attempt_record& record, int status_code,
       break;
     case retry_decision::next::retry:
       record.next = attempt_record::next_status::pending;
-      record.next_attempt_at = system_clock::now() + decision.delay;
+      record.next_delay = decision.delay;
       break;
     case retry_decision::next::dead:
       record.next = attempt_record::next_status::dead;
@@ -258,12 +266,11 @@ void deliverer::settle(attempt_record& record, int status_code,
 
 void deliverer::finish_unsent(const claimed_delivery& delivery, std::string error_code,
                               std::string error_detail, attempt_record::next_status next) {
-  store_.record({.delivery_id = delivery.id,
-                 .attempt = delivery.attempt,
-                 .started_at = system_clock::now(),
-                 .error_code = std::move(error_code),
-                 .error_detail = std::move(error_detail),
-                 .next = next});
+  auto record = attempt_record::of(delivery);
+  record.error_code = std::move(error_code);
+  record.error_detail = std::move(error_detail);
+  record.next = next;
+  store_.record(std::move(record));
 }
 
 }  // namespace outboxd

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -10,14 +11,19 @@
 
 namespace outboxd {
 namespace asio = boost::asio;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
 using std::chrono::system_clock;
 
 namespace {
 
-// Claim: take the due deliveries nobody holds, start an attempt on each under a lease, and read
-// what sending needs. next_attempt_at doubles as the lease's end while 'delivering', so one index
-// finds both due retries and deliveries whose holder died. For those, the attempt that never
-// reported gets its record now ('lease_expired'), so every attempt number has exactly one.
+// Claim: take the due deliveries nobody holds and give each a new claim token and a lease. While
+// 'delivering', next_attempt_at is the lease's end, so one index finds both due retries and
+// deliveries whose holder died. For those, the attempt that never reported is recorded now as
+// 'lease_expired' under the next attempt number: it may or may not have been sent. It counts in
+// expired_attempts, not in the retry schedule; past $4 of them the delivery is dead
+// ('crash_loop'). The subscription is resolved again for the event's own realm and event name,
+// so a webhook that was deleted or unsubscribed since the fan-out gets nothing.
 constexpr std::string_view kClaim = R"sql(
 WITH due AS (
     SELECT id, status, updated_at FROM outboxd.deliveries
@@ -27,27 +33,42 @@ WITH due AS (
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE outboxd.deliveries AS d
-    SET status = 'delivering', attempt_count = d.attempt_count + 1,
-        next_attempt_at = now() + $2::interval, leased_until = now() + $2::interval,
+    SET claim_token = d.claim_token + 1,
+        attempt_count = d.attempt_count + (due.status = 'delivering')::int,
+        expired_attempts = d.expired_attempts + (due.status = 'delivering')::int,
+        status = CASE WHEN due.status = 'delivering' AND d.expired_attempts + 1 >= $4
+                      THEN 'dead' ELSE 'delivering' END,
+        next_attempt_at = now() + $2::interval,
+        leased_until = now() + $2::interval,
         leased_by = $3, updated_at = now()
     FROM due
     WHERE d.id = due.id
-    RETURNING d.id, d.event_id, d.webhook_id, d.message_id, d.attempt_count,
-              due.status AS previous_status, due.updated_at AS previous_update
-), abandoned AS (
+    RETURNING d.id, d.event_id, d.webhook_id, d.message_id, d.claim_token, d.attempt_count,
+              d.expired_attempts, d.status, due.status AS previous_status,
+              due.updated_at AS previous_claim
+), expired AS (
     INSERT INTO outboxd.attempts
         (delivery_id, attempt_number, started_at, duration_ms, error_code, error_detail, succeeded)
-    SELECT id, attempt_count - 1, previous_update, 0, 'lease_expired',
-           'the daemon holding this attempt stopped before recording its outcome', false
+    SELECT id, attempt_count, previous_claim, 0,
+           CASE WHEN status = 'dead' THEN 'crash_loop' ELSE 'lease_expired' END,
+           CASE WHEN status = 'dead'
+                THEN format('the lease expired %s times without an outcome (did the daemon '
+                            'crash?); given up so that it cannot loop forever', expired_attempts)
+                ELSE 'the daemon holding this attempt stopped before recording its outcome; '
+                     'the request may or may not have been sent' END,
+           false
     FROM claimed WHERE previous_status = 'delivering'
     ON CONFLICT DO NOTHING
 ), hooks AS (
-    SELECT DISTINCT ON (s.webhook_id) s.webhook_id, s.url, s.headers::text AS headers, s.secret
+    SELECT DISTINCT ON (s.webhook_id, s.realm_id, s.event)
+           s.webhook_id, s.realm_id, s.event, s.url, s.headers::text AS headers, s.secret
     FROM outboxd.subscriptions AS s
     WHERE s.webhook_id IN (SELECT webhook_id FROM claimed)
-    ORDER BY s.webhook_id
+    ORDER BY s.webhook_id, s.realm_id, s.event
 )
-SELECT c.id, c.attempt_count, c.message_id::text, c.webhook_id::text,
+SELECT c.id, c.claim_token, c.attempt_count + 1, c.attempt_count - c.expired_attempts + 1,
+       c.status = 'dead', c.message_id::text, c.webhook_id::text,
+       EXISTS (SELECT 1 FROM hooks AS any_hook WHERE any_hook.webhook_id = c.webhook_id),
        h.webhook_id IS NOT NULL,
        EXISTS (SELECT 1 FROM outboxd.disabled_webhooks AS x WHERE x.webhook_id = c.webhook_id),
        coalesce(h.url, ''), coalesce(h.headers, '{}'), coalesce(h.secret, ''),
@@ -55,63 +76,57 @@ SELECT c.id, c.attempt_count, c.message_id::text, c.webhook_id::text,
        e.resource_id::text, coalesce(e.data::text, 'null')
 FROM claimed AS c
 JOIN outboxd.events AS e ON e.id = c.event_id
-LEFT JOIN hooks AS h ON h.webhook_id = c.webhook_id
+LEFT JOIN hooks AS h
+  ON h.webhook_id = c.webhook_id AND h.realm_id = e.realm_id AND h.event = e.event
 )sql";
 
 // Outcomes, many per statement. The deliveries are locked first, in id order: a claim meeting one
 // skips it (SKIP LOCKED) instead of deadlocking with this statement, and replicas writing at once
-// lock in one order; a delivery deleted meanwhile (retention) takes its outcome with it. The
-// attempt row is always written (replacing a 'lease_expired' placeholder if this daemon was
-// presumed dead). The delivery moves on only if it is still at this attempt, except that a late
-// success settles a delivery nobody has finished. Running the same batch twice changes nothing the
-// second time.
+// lock in one order; a delivery deleted meanwhile (retention) takes its outcome with it. An
+// outcome counts only while its claim still holds the delivery: same token, still 'delivering',
+// and the lease not over by the database's clock at the moment the row is read. Anything else is
+// a stale or replayed write and changes nothing, neither the delivery nor the attempts.
 constexpr std::string_view kRecord = R"sql(
 WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(
-        delivery_id bigint, attempt_number int, started_us bigint, duration_ms int,
-        status_code int, error_code text, error_detail text, response_body text,
-        succeeded boolean, next_status text, next_us bigint)
+        delivery_id bigint, claim_token bigint, attempt_number int, age_us bigint,
+        duration_ms int, status_code int, error_code text, error_detail text,
+        response_body text, succeeded boolean, next_status text, next_delay_ms bigint)
 ), locked AS (
-    SELECT d.id, d.status, d.attempt_count FROM outboxd.deliveries AS d
+    SELECT d.id, d.status, d.claim_token, d.leased_until FROM outboxd.deliveries AS d
     WHERE d.id IN (SELECT delivery_id FROM input)
     ORDER BY d.id
     FOR UPDATE
+), held AS (
+    SELECT i.* FROM input AS i JOIN locked AS l ON l.id = i.delivery_id
+    WHERE l.status = 'delivering' AND l.claim_token = i.claim_token
+      AND l.leased_until > clock_timestamp()
 ), recorded AS (
-    INSERT INTO outboxd.attempts AS a
+    INSERT INTO outboxd.attempts
         (delivery_id, attempt_number, started_at, duration_ms, status_code, error_code,
          error_detail, response_body, succeeded)
-    SELECT i.delivery_id, i.attempt_number,
-           'epoch'::timestamptz + i.started_us * interval '1 microsecond', i.duration_ms,
-           i.status_code, i.error_code, i.error_detail, i.response_body, i.succeeded
-    FROM input AS i JOIN locked AS l ON l.id = i.delivery_id
-    ON CONFLICT (delivery_id, attempt_number) DO UPDATE
-        SET started_at = excluded.started_at, duration_ms = excluded.duration_ms,
-            status_code = excluded.status_code, error_code = excluded.error_code,
-            error_detail = excluded.error_detail, response_body = excluded.response_body,
-            succeeded = excluded.succeeded
-        WHERE a.error_code = 'lease_expired'
+    SELECT delivery_id, attempt_number, now() - age_us * interval '1 microsecond', duration_ms,
+           status_code, error_code, error_detail, response_body, succeeded
+    FROM held
+    ON CONFLICT (delivery_id, attempt_number) DO NOTHING
     RETURNING 1
 ), advanced AS (
     UPDATE outboxd.deliveries AS d
-    SET status = i.next_status,
-        next_attempt_at = coalesce('epoch'::timestamptz + i.next_us * interval '1 microsecond',
-                                   now()),
+    SET status = h.next_status, attempt_count = h.attempt_number,
+        next_attempt_at = now() + coalesce(h.next_delay_ms, 0) * interval '1 millisecond',
         leased_until = NULL, leased_by = NULL, updated_at = now()
-    FROM input AS i JOIN locked AS l ON l.id = i.delivery_id
-    WHERE d.id = i.delivery_id
-      AND ((l.status = 'delivering' AND l.attempt_count = i.attempt_number)
-           OR (i.succeeded AND l.status IN ('pending', 'delivering')
-               AND l.attempt_count >= i.attempt_number))
+    FROM held AS h
+    WHERE d.id = h.delivery_id
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM advanced)
 )sql";
 
-// Unsent deliveries go back as they were: the attempt number returns to its previous value.
+// Unsent deliveries go back as they were, fenced like outcomes: no attempt is counted or recorded.
 constexpr std::string_view kRelease = R"sql(
 WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb)
-        AS t(delivery_id bigint, attempt_number int, due_us bigint)
+        AS t(delivery_id bigint, claim_token bigint, delay_ms bigint)
 ), locked AS (
     SELECT d.id FROM outboxd.deliveries AS d
     WHERE d.id IN (SELECT delivery_id FROM input)
@@ -119,11 +134,10 @@ WITH input AS (
     FOR UPDATE
 )
 UPDATE outboxd.deliveries AS d
-SET status = 'pending', attempt_count = d.attempt_count - 1,
-    next_attempt_at = 'epoch'::timestamptz + i.due_us * interval '1 microsecond',
+SET status = 'pending', next_attempt_at = now() + i.delay_ms * interval '1 millisecond',
     leased_until = NULL, leased_by = NULL, updated_at = now()
 FROM input AS i JOIN locked AS l ON l.id = i.delivery_id
-WHERE d.id = i.delivery_id AND d.attempt_count = i.attempt_number AND d.status = 'delivering'
+WHERE d.id = i.delivery_id AND d.status = 'delivering' AND d.claim_token = i.claim_token
 )sql";
 
 constexpr std::string_view kDisable = R"sql(
@@ -137,15 +151,13 @@ WHERE webhook_id = $1::uuid AND status = 'pending'
 
 constexpr std::string_view kDeferWebhook = R"sql(
 UPDATE outboxd.deliveries
-SET next_attempt_at = 'epoch'::timestamptz + $2::bigint * interval '1 microsecond',
-    updated_at = now()
+SET next_attempt_at = now() + $2::bigint * interval '1 millisecond', updated_at = now()
 WHERE webhook_id = $1::uuid AND status = 'pending'
-  AND next_attempt_at < 'epoch'::timestamptz + $2::bigint * interval '1 microsecond'
+  AND next_attempt_at < now() + $2::bigint * interval '1 millisecond'
 )sql";
 
-std::int64_t epoch_us(system_clock::time_point at) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
-}
+constexpr std::string_view kDatabaseTime =
+    "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 
 std::string_view status_name(attempt_record::next_status status) {
   switch (status) {
@@ -169,24 +181,113 @@ void append_nullable_string(std::string& json, std::string_view text) {
   }
 }
 
+void append_record_json(std::string& json, const attempt_record& r, steady_clock::time_point now) {
+  const auto age = std::chrono::duration_cast<std::chrono::microseconds>(now - r.started);
+  json.append(fmt::format(
+      R"({{"delivery_id":{},"claim_token":{},"attempt_number":{},"age_us":{},)"
+      R"("duration_ms":{},"status_code":{},"succeeded":{},"next_status":"{}",)"
+      R"("next_delay_ms":{},"error_code":)",
+      r.delivery_id, r.claim_token, r.attempt, std::max<std::int64_t>(age.count(), 0),
+      r.duration.count(), r.status_code > 0 ? std::to_string(r.status_code) : "null",
+      r.succeeded, status_name(r.next),
+      std::max<std::int64_t>(r.next_delay.count(), 0)));
+  append_nullable_string(json, r.error_code);
+  json.append(R"(,"error_detail":)");
+  append_nullable_string(json, r.error_detail);
+  json.append(R"(,"response_body":)");
+  append_nullable_string(json, r.response_body);
+  json.push_back('}');
+}
+
+template <typename Entry>
+void pop_front(std::deque<Entry>& queue, std::size_t count) {
+  queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(count));
+}
+
+// The front of a queue as one JSON array: at most `limit` entries and, past the first, at most
+// `max_bytes`. Returns how many entries it holds.
+template <typename Entry, typename AppendOne>
+std::size_t json_batch(const std::deque<Entry>& queue, std::size_t limit, std::size_t max_bytes,
+                       std::string& json, AppendOne append_one) {
+  json = "[";
+  std::size_t count = 0;
+  std::string entry;
+  for (; count < std::min(limit, queue.size()); ++count) {
+    entry.clear();
+    append_one(entry, queue[count]);
+    if (count > 0 && json.size() + entry.size() + 2 > max_bytes) break;
+    if (count > 0) json.push_back(',');
+    json.append(entry);
+  }
+  json.push_back(']');
+  return count;
+}
+
 }  // namespace
+
+std::string lease_terms::problem() const {
+  if (duration >= minimum()) return {};
+  return fmt::format(
+      "--lease ({} ms) must be at least --http-request-timeout ({} ms) + the outcome write's "
+      "bound ({} ms: --statement-timeout and the client's slack) + {} ms, so that an outcome is "
+      "written before its lease runs out and another daemon may send it again",
+      duration.count(), request_timeout.count(), write_bound.count(), kMargin.count());
+}
+
+bool entry_can_cause(std::string_view sqlstate) {
+  // 22 data exception, 23 integrity constraint, 54 program limit (jsonb or a row too large).
+  // Not P0 (a trigger's RAISE): that is as often a rule about every row (writes refused for
+  // maintenance) as about one, and dropping every outcome of a batch one by one loses them all.
+  return sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("54");
+}
+
+attempt_record attempt_record::of(const claimed_delivery& delivery) {
+  return {.delivery_id = delivery.id,
+          .claim_token = delivery.claim_token,
+          .attempt = delivery.attempt,
+          .started = steady_clock::now(),
+          .lease_deadline = delivery.lease_deadline};
+}
 
 delivery_store::delivery_store(asio::any_io_executor executor, delivery_store_options options)
     : options_(std::move(options)),
-      lease_interval_(fmt::format("{} milliseconds", options_.lease.count())),
+      lease_interval_(fmt::format("{} milliseconds", options_.lease.duration.count())),
+      max_expired_attempts_(std::to_string(std::max(options_.max_expired_attempts, 1))),
       claim_connection_(executor),
       write_connection_(executor),
       writer_wake_(executor),
       backoff_(options_.reconnect),
       retry_timer_(executor) {}
 
+bool delivery_store::may_send(const claimed_delivery& delivery,
+                              steady_clock::time_point now) const {
+  return delivery.lease_deadline - now >=
+         options_.lease.request_timeout + options_.lease.write_bound;
+}
+
+asio::awaitable<void> delivery_store::measure_clock() {
+  const auto sent = system_clock::now();
+  const auto out = co_await claim_connection_.execute(kDatabaseTime);
+  const auto received = system_clock::now();
+  if (!out || out.rows.rows() != 1) co_return;  // the claim that follows reports the failure
+  const auto database_time =
+      system_clock::time_point(std::chrono::microseconds(out.rows.int64(0, 0)));
+  clock_.observe(sent, database_time, received);
+  next_clock_check_ = steady_clock::now() + options_.clock_check_interval;
+}
+
 asio::awaitable<claim_result> delivery_store::claim(std::size_t limit) {
   const auto ec = co_await claim_connection_.ensure_connected(options_.database);
   if (ec) co_return claim_result{.error = ec, .message = claim_connection_.last_error()};
+  if (!next_clock_check_ || steady_clock::now() >= *next_clock_check_) co_await measure_clock();
+
+  // The lease is counted from before the statement is sent: the database's starts later, so this
+  // daemon always gives up on a claim before the database would let another daemon take it.
+  const auto lease_deadline = steady_clock::now() + options_.lease.duration;
   const auto count = std::to_string(limit);
-  const auto out = co_await claim_connection_.execute(kClaim, std::string_view(count),
-                                                      std::string_view(lease_interval_),
-                                                      std::string_view(options_.instance_id));
+  const auto out = co_await claim_connection_.execute(
+      kClaim, std::string_view(count), std::string_view(lease_interval_),
+      std::string_view(options_.instance_id), std::string_view(max_expired_attempts_));
   if (!out) co_return claim_result{.error = out.error, .message = out.message};
 
   claim_result result;
@@ -195,19 +296,24 @@ asio::awaitable<claim_result> delivery_store::claim(std::size_t limit) {
   for (int r = 0; r < rows.rows(); ++r) {
     result.deliveries.push_back(claimed_delivery{
         .id = rows.int64(r, 0),
-        .attempt = static_cast<int>(rows.int64(r, 1)),
-        .message_id = std::string(rows.text(r, 2)),
-        .webhook_id = std::string(rows.text(r, 3)),
-        .webhook_found = rows.boolean(r, 4),
-        .webhook_disabled = rows.boolean(r, 5),
-        .url = std::string(rows.text(r, 6)),
-        .headers_json = std::string(rows.text(r, 7)),
-        .secret = std::string(rows.text(r, 8)),
-        .event_id = rows.int64(r, 9),
-        .event = std::string(rows.text(r, 10)),
-        .timestamp = std::string(rows.text(r, 11)),
-        .resource_id = std::string(rows.text(r, 12)),
-        .data = std::string(rows.text(r, 13)),
+        .claim_token = rows.int64(r, 1),
+        .attempt = static_cast<int>(rows.int64(r, 2)),
+        .try_number = static_cast<int>(rows.int64(r, 3)),
+        .lease_deadline = lease_deadline,
+        .crash_looped = rows.boolean(r, 4),
+        .message_id = std::string(rows.text(r, 5)),
+        .webhook_id = std::string(rows.text(r, 6)),
+        .webhook_found = rows.boolean(r, 7),
+        .webhook_subscribed = rows.boolean(r, 8),
+        .webhook_disabled = rows.boolean(r, 9),
+        .url = std::string(rows.text(r, 10)),
+        .headers_json = std::string(rows.text(r, 11)),
+        .secret = std::string(rows.text(r, 12)),
+        .event_id = rows.int64(r, 13),
+        .event = std::string(rows.text(r, 14)),
+        .timestamp = std::string(rows.text(r, 15)),
+        .resource_id = std::string(rows.text(r, 16)),
+        .data = std::string(rows.text(r, 17)),
     });
   }
   co_return result;
@@ -218,8 +324,8 @@ void delivery_store::record(attempt_record record) {
   writer_wake_.notify();
 }
 
-void delivery_store::release(std::int64_t delivery_id, int attempt, system_clock::time_point due) {
-  releases_.push_back({delivery_id, attempt, due});
+void delivery_store::release(const claimed_delivery& delivery, milliseconds delay) {
+  releases_.push_back({delivery.id, delivery.claim_token, delay});
   writer_wake_.notify();
 }
 
@@ -228,8 +334,8 @@ void delivery_store::disable_webhook(const std::string& webhook_id, const std::s
   writer_wake_.notify();
 }
 
-void delivery_store::defer_webhook(const std::string& webhook_id, system_clock::time_point until) {
-  webhook_deferrals_.push_back({webhook_id, until});
+void delivery_store::defer_webhook(const std::string& webhook_id, milliseconds delay) {
+  webhook_deferrals_.push_back({webhook_id, delay});
   writer_wake_.notify();
 }
 
@@ -244,6 +350,7 @@ void delivery_store::stop() {
 
 asio::awaitable<void> delivery_store::run_writer() {
   for (;;) {
+    abandon_expired_outcomes();
     if (queued_writes() == 0) {
       if (stopping_) break;
       co_await writer_wake_.wait_for(std::chrono::seconds(1));
@@ -264,6 +371,23 @@ asio::awaitable<void> delivery_store::run_writer() {
   write_connection_.close();
 }
 
+void delivery_store::abandon_expired_outcomes() {
+  // Past its lease, an outcome may no longer be written: another daemon may hold the delivery
+  // now, and the database would refuse it anyway. Its attempt is recorded as 'lease_expired' by
+  // whoever claims the delivery next.
+  const auto now = steady_clock::now();
+  const auto before = records_.size();
+  std::erase_if(records_, [now](const attempt_record& r) { return r.lease_deadline <= now; });
+  const auto abandoned = before - records_.size();
+  if (abandoned == 0) return;
+  if (isolate_remaining_ > 0) isolate_remaining_ = std::min(isolate_remaining_, records_.size());
+  outcomes_abandoned_ += abandoned;
+  spdlog::warn(
+      "delivery store: abandoned {} outcome(s) not written before their lease ended (PostgreSQL "
+      "slow or away); those deliveries will be sent again",
+      abandoned);
+}
+
 asio::awaitable<bool> delivery_store::flush() {
   const auto ec = co_await write_connection_.ensure_connected(options_.database);
   if (ec) {
@@ -272,13 +396,25 @@ asio::awaitable<bool> delivery_store::flush() {
   }
   // Outcomes first: a 410's own delivery is then 'dead' before its siblings are cancelled.
   if (!records_.empty()) {
-    const auto count = batch_size(records_.size());
-    const auto error = co_await write_records(count);
+    std::string json;
+    const auto now = steady_clock::now();
+    const auto count = json_batch(records_, batch_limit(), options_.max_write_batch_bytes, json,
+                                  [now](std::string& out, const attempt_record& r) {
+                                    append_record_json(out, r, now);
+                                  });
+    const auto error = co_await write_records(count, std::move(json));
     if (error) co_return after_failure(error, count, records_, "outcome");
   }
   if (!releases_.empty()) {
-    const auto count = batch_size(releases_.size());
-    const auto error = co_await write_releases(count);
+    std::string json;
+    const auto count = json_batch(
+        releases_, batch_limit(), options_.max_write_batch_bytes, json,
+        [](std::string& out, const released_delivery& r) {
+          out.append(fmt::format(R"({{"delivery_id":{},"claim_token":{},"delay_ms":{}}})",
+                                 r.delivery_id, r.claim_token,
+                                 std::max<std::int64_t>(r.delay.count(), 0)));
+        });
+    const auto error = co_await write_releases(count, std::move(json));
     if (error) co_return after_failure(error, count, releases_, "release");
   }
   if (!disables_.empty()) {
@@ -292,78 +428,51 @@ asio::awaitable<bool> delivery_store::flush() {
   co_return true;
 }
 
-std::size_t delivery_store::batch_size(std::size_t queued) const {
-  return std::min(queued, isolate_remaining_ > 0 ? std::size_t{1} : options_.max_write_batch);
+std::size_t delivery_store::batch_limit() const {
+  return isolate_remaining_ > 0 ? std::size_t{1} : options_.max_write_batch;
 }
 
 template <typename Queue>
 bool delivery_store::after_failure(std::error_code error, std::size_t count, Queue& queue,
                                    std::string_view what) {
-  // Only bad data (SQLSTATE classes 22 and 23) fails the same way however often it is retried.
-  // Everything else (lost connection, statement timeout, deadlock, a lock, an operator's
-  // trigger) is retried as it is, later.
-  const bool bad_data = last_sqlstate_.starts_with("22") || last_sqlstate_.starts_with("23");
-  if (error != pg::errc::query_failed || !bad_data) return false;
+  // Only an error one entry can cause fails the same way however often the batch is retried.
+  // Everything else (lost connection, statement timeout, deadlock, a lock) is retried as it is,
+  // later.
+  if (error != pg::errc::query_failed || !entry_can_cause(last_sqlstate_)) return false;
   // Retried whole, this batch would block every write behind it forever. Go one entry at a time
-  // through it; an entry that fails alone is dropped.
+  // through it, so the others are written and the entry that fails alone is found.
   if (count > 1) {
     isolate_remaining_ = count;
     return true;
   }
+  if constexpr (std::is_same_v<typename Queue::value_type, attempt_record>) {
+    // What the receiver sent back (or the error's wording) may be what cannot be stored: keep the
+    // outcome itself, without them.
+    auto& record = queue.front();
+    if (!record.details_dropped) {
+      spdlog::warn(
+          "delivery store: outcome of delivery {} attempt {} cannot be stored (SQLSTATE {}); "
+          "writing it without response body and detail",
+          record.delivery_id, record.attempt, last_sqlstate_);
+      record.details_dropped = true;
+      record.response_body.clear();
+      record.error_detail = fmt::format("details not stored: SQLSTATE {}", last_sqlstate_);
+      return true;
+    }
+  }
   spdlog::error(
-      "delivery store: dropping one {} that cannot be written (see the error above); "
-      "a dropped outcome's delivery is retried when its lease ends",
-      what);
+      "delivery store: dropping one {} that cannot be written (SQLSTATE {}); its delivery is "
+      "sent again when its lease ends",
+      what, last_sqlstate_);
   queue.pop_front();
   ++writes_dropped_;
   if (isolate_remaining_ > 0) --isolate_remaining_;
   return true;
 }
 
-namespace {
-
-void append_record_json(std::string& json, const attempt_record& r) {
-  json.append(fmt::format(
-      R"({{"delivery_id":{},"attempt_number":{},"started_us":{},)"
-      R"("duration_ms":{},"status_code":{},"succeeded":{},"next_status":")"
-      R"({}","next_us":{},"error_code":)",
-      r.delivery_id, r.attempt, epoch_us(r.started_at), r.duration.count(),
-      r.status_code > 0 ? std::to_string(r.status_code) : "null", r.succeeded, status_name(r.next),
-      r.next == attempt_record::next_status::pending ? std::to_string(epoch_us(r.next_attempt_at))
-                                                     : "null"));
-  append_nullable_string(json, r.error_code);
-  json.append(R"(,"error_detail":)");
-  append_nullable_string(json, r.error_detail);
-  json.append(R"(,"response_body":)");
-  append_nullable_string(json, r.response_body);
-  json.push_back('}');
-}
-
-void append_release_json(std::string& json, const released_delivery& r) {
-  json.append(fmt::format(R"({{"delivery_id":{},"attempt_number":{},"due_us":{}}})", r.delivery_id,
-                          r.attempt, epoch_us(r.due)));
-}
-
-template <typename Entry, typename AppendOne>
-std::string json_array(const std::deque<Entry>& queue, std::size_t count, AppendOne append_one) {
-  std::string json = "[";
-  for (std::size_t i = 0; i < count; ++i) {
-    if (i > 0) json.push_back(',');
-    append_one(json, queue[i]);
-  }
-  json.push_back(']');
-  return json;
-}
-
-template <typename Entry>
-void pop_front(std::deque<Entry>& queue, std::size_t count) {
-  queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(count));
-}
-
-}  // namespace
-
-asio::awaitable<std::error_code> delivery_store::write_records(std::size_t count) {
-  const auto json = json_array(records_, count, append_record_json);
+asio::awaitable<std::error_code> delivery_store::write_records(std::size_t count,
+                                                               std::string json) {
+  ++write_statements_;
   const auto out = co_await write_connection_.execute(kRecord, std::string_view(json));
   if (!out) {
     spdlog::warn("delivery store: writing {} outcomes (first: delivery {} attempt {}) failed: {}",
@@ -373,17 +482,20 @@ asio::awaitable<std::error_code> delivery_store::write_records(std::size_t count
   }
   const auto advanced = out.rows.int64(0, 1);
   if (advanced < static_cast<std::int64_t>(count)) {
-    // Fenced out: another attempt of these deliveries started after our lease ran out.
-    spdlog::info("delivery store: {} of {} outcomes arrived after their lease and changed no state",
-                 static_cast<std::int64_t>(count) - advanced, count);
+    // Fenced out: the claim no longer holds these deliveries (lease over, or taken over).
+    const auto fenced = static_cast<std::int64_t>(count) - advanced;
+    outcomes_fenced_out_ += static_cast<std::uint64_t>(fenced);
+    spdlog::info("delivery store: {} of {} outcomes arrived after their lease and changed nothing",
+                 fenced, count);
   }
   pop_front(records_, count);
-  if (isolate_remaining_ > 0) --isolate_remaining_;
+  if (isolate_remaining_ > 0) isolate_remaining_ -= std::min(isolate_remaining_, count);
   co_return std::error_code{};
 }
 
-asio::awaitable<std::error_code> delivery_store::write_releases(std::size_t count) {
-  const auto json = json_array(releases_, count, append_release_json);
+asio::awaitable<std::error_code> delivery_store::write_releases(std::size_t count,
+                                                                std::string json) {
+  ++write_statements_;
   const auto out = co_await write_connection_.execute(kRelease, std::string_view(json));
   if (!out) {
     spdlog::warn("delivery store: releasing {} deliveries (first: delivery {}) failed: {}", count,
@@ -392,7 +504,7 @@ asio::awaitable<std::error_code> delivery_store::write_releases(std::size_t coun
     co_return out.error;
   }
   pop_front(releases_, count);
-  if (isolate_remaining_ > 0) --isolate_remaining_;
+  if (isolate_remaining_ > 0) isolate_remaining_ -= std::min(isolate_remaining_, count);
   co_return std::error_code{};
 }
 
@@ -413,17 +525,16 @@ asio::awaitable<std::error_code> delivery_store::write_disable() {
 
 asio::awaitable<std::error_code> delivery_store::write_webhook_deferral() {
   const auto& entry = webhook_deferrals_.front();
-  const auto until = std::to_string(epoch_us(entry.until));
+  const auto delay = std::to_string(std::max<std::int64_t>(entry.delay.count(), 0));
   const auto out = co_await write_connection_.execute(
-      kDeferWebhook, std::string_view(entry.webhook_id), std::string_view(until));
+      kDeferWebhook, std::string_view(entry.webhook_id), std::string_view(delay));
   if (!out) {
     spdlog::warn("delivery store: deferring webhook {} failed: {}", entry.webhook_id, out.message);
     last_sqlstate_ = out.sqlstate;
     co_return out.error;
   }
   spdlog::warn(
-      "webhook {}: endpoint failing, circuit open; {} pending deliveries wait for the "
-      "cool-down",
+      "webhook {}: endpoint down, circuit open; {} pending deliveries wait for the cool-down",
       entry.webhook_id, out.rows.affected_rows());
   webhook_deferrals_.pop_front();
   co_return std::error_code{};

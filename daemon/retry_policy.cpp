@@ -54,15 +54,21 @@ std::optional<milliseconds> parse_retry_after(std::string_view value,
     return std::chrono::seconds(std::min<long long>(seconds, 365LL * 24 * 3600));
   }
 
-  // HTTP-date: IMF-fixdate, and the two obsolete forms RFC 9110 still asks recipients to accept.
+  const auto at = parse_http_date(value);
+  if (!at) return std::nullopt;
+  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(*at - now));
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view value) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
   const std::string text(value);
   for (const char* format :
        {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y"}) {
     std::tm parts{};
     const char* rest = ::strptime(text.c_str(), format, &parts);
     if (rest == nullptr || *rest != '\0') continue;
-    const auto at = std::chrono::system_clock::from_time_t(::timegm(&parts));
-    return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(at - now));
+    return std::chrono::system_clock::from_time_t(::timegm(&parts));
   }
   return std::nullopt;
 }

@@ -156,9 +156,26 @@ TEST(config, delivery_settings_are_validated) {
 
   EXPECT_EQ(with({"--retry-schedule", "1s,10s", "--max-attempts", "3"}).delivery.retry.delays,
             (std::vector<std::chrono::milliseconds>{1s, 10s}));
-  // The lease must outlast a whole request by 10 s: exactly that is accepted, less is not.
-  EXPECT_EQ(with({"--http-request-timeout", "20s", "--lease", "30s"}).delivery.engine.lease, 30s);
-  EXPECT_THROW(with({"--http-request-timeout", "20s", "--lease", "29s"}), config_error);
+  // The lease must hold a whole request and its outcome's write (statement timeout + 2 s client
+  // slack) with 5 s to spare: exactly that is accepted, a millisecond less is not.
+  EXPECT_EQ(defaults.delivery.lease.duration, 60s);
+  EXPECT_EQ(defaults.delivery.lease.write_bound, 32s);
+  EXPECT_EQ(defaults.delivery.max_expired_attempts, 5);
+  const auto at_bound = with({"--http-request-timeout", "20s", "--statement-timeout", "10s",
+                              "--lease", "37s"});
+  EXPECT_EQ(at_bound.delivery.lease.duration, 37s);
+  EXPECT_EQ(at_bound.delivery.lease.request_timeout, 20s);
+  try {
+    with({"--http-request-timeout", "20s", "--statement-timeout", "10s", "--lease", "36999ms"});
+    ADD_FAILURE() << "a lease that cannot hold its request and write was accepted";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--lease"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--statement-timeout"), std::string::npos) << e.what();
+  }
+  // The default lease with a longer statement timeout no longer holds: refused, not trusted.
+  EXPECT_THROW(with({"--statement-timeout", "50s"}), config_error);
+  EXPECT_EQ(with({"--max-lease-expiries", "1"}).delivery.max_expired_attempts, 1);
+  EXPECT_THROW(with({"--max-lease-expiries", "0"}), config_error);
   EXPECT_THROW(with({"--http-connect-timeout", "20s"}), config_error);  // above request timeout
   EXPECT_EQ(with({"--max-response-bytes", "0"}).delivery.http.max_response_bytes, 0u);
   EXPECT_EQ(with({"--max-response-bytes", "1048576"}).delivery.http.max_response_bytes, 1048576u);

@@ -44,6 +44,7 @@ struct crash_scene {
             "--poll-interval", "200ms",
             "--lease", lease,
             "--http-request-timeout", request_timeout,
+            "--statement-timeout", "3s",
             "--max-in-flight-per-endpoint", "8",
             "--retry-schedule", "500ms",
             "--reconnect-min", "50ms",
@@ -53,6 +54,18 @@ struct crash_scene {
   // clang-format on
 
   std::int64_t count(const std::string& query) { return db.sql().scalar(query); }
+
+  // A killed daemon's last statement may still be running in its server session; the database's
+  // state is final only when those sessions are gone.
+  bool sessions_gone(std::chrono::milliseconds timeout) {
+    return eventually(
+        [&] {
+          return count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND application_name IN ('outboxd listener', 'outboxd dispatcher', "
+                       "'outboxd delivery')") == 0;
+        },
+        timeout, std::chrono::milliseconds(20));
+  }
 
   bool all_succeed(int deliveries, std::chrono::milliseconds timeout) {
     return eventually(
@@ -73,6 +86,7 @@ TEST(crash, sigkill_with_requests_in_flight_loses_nothing_and_records_each_succe
     daemon.send(SIGKILL);
     ASSERT_EQ(daemon.wait_for_exit(5s), 128 + SIGKILL);
   }
+  ASSERT_TRUE(s.sessions_gone(10s));
   const auto in_flight =
       s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'delivering'");
   std::printf("killed with %lld deliveries held under lease\n", static_cast<long long>(in_flight));
@@ -96,7 +110,14 @@ TEST(crash, sigkill_with_requests_in_flight_loses_nothing_and_records_each_succe
                     "WHERE a.delivery_id = d.id) <> d.attempt_count"),
             0);
   EXPECT_GE(s.count("SELECT count(*) FROM outboxd.attempts WHERE error_code = 'lease_expired'"),
-            in_flight);
+            in_flight)
+      << s.db.sql()
+             .exec("SELECT string_agg(d.id || ':' || d.attempt_count || '/' || d.expired_attempts "
+                   "|| '/' || d.claim_token || '[' || (SELECT string_agg(coalesce(a.error_code, "
+                   "a.status_code::text), ',' ORDER BY a.attempt_number) FROM outboxd.attempts a "
+                   "WHERE a.delivery_id = d.id) || ']', ' ') FROM outboxd.deliveries d "
+                   "WHERE d.attempt_count > 1 OR d.claim_token > 1")
+             .text(0, 0);
 
   // On the wire: every message arrived; a message that arrived twice carried the same id and body.
   std::map<std::string, std::vector<std::string>> bodies_by_id;
@@ -113,6 +134,56 @@ TEST(crash, sigkill_with_requests_in_flight_loses_nothing_and_records_each_succe
   }
   std::printf("%zu messages were received twice (at-least-once), each with its webhook-id\n",
               duplicates);
+}
+
+TEST(crash, a_lease_lost_in_a_crash_neither_delays_the_next_retry_nor_counts_toward_dead) {
+  // Every message is in flight when the daemon is killed. After the restart each is sent again
+  // (attempt 2), fails once (500) and must be retried after the schedule's FIRST delay (1 s), not
+  // its second (10 min), and --max-attempts 2 must still allow that retry: the attempt lost in
+  // the crash is recorded, but it was not a try.
+  constexpr int kEvents = 8;
+  crash_scene s(kEvents);
+  s.hooks.react("/slow", {}, reaction{.what = reaction::kind::hang});
+  // clang-format off
+  const std::vector<std::string> arguments{
+      "run", "--database-url", s.db.url(), "--allow-cidr", "127.0.0.0/8",
+      "--poll-interval", "200ms", "--lease", "12s", "--http-request-timeout", "2s",
+      "--http-connect-timeout", "1s", "--circuit-breaker-failures", "100",
+      "--statement-timeout", "2s", "--retry-schedule", "1s,10m", "--max-attempts", "2",
+      "--reconnect-min", "50ms", "--reconnect-max", "500ms"};
+  // clang-format on
+  {
+    daemon_process daemon(arguments);
+    ASSERT_TRUE(s.hooks.wait_for_count(kEvents, 30s)) << daemon.log();
+    daemon.send(SIGKILL);
+    ASSERT_EQ(daemon.wait_for_exit(5s), 128 + SIGKILL);
+  }
+  ASSERT_TRUE(s.sessions_gone(10s));
+  ASSERT_EQ(s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'delivering'"),
+            kEvents);
+  s.hooks.react("/slow", std::vector<reaction>(kEvents, reaction::with_status(500)),
+                reaction::ok());
+  daemon_process restarted(arguments);
+  ASSERT_TRUE(s.all_succeed(kEvents, 40s))
+      << restarted.log() << "\ndead: "
+      << s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'dead'");
+
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.deliveries "
+                    "WHERE attempt_count = 3 AND expired_attempts = 1"),
+            kEvents);
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts "
+                    "WHERE attempt_number = 1 AND error_code = 'lease_expired'"),
+            kEvents);
+  // The gap between the failed try and the successful one follows the first delay (1 s +-20%).
+  const auto longest_gap_ms = s.count(
+      "SELECT (max(extract(epoch FROM ok.started_at - failed.started_at)) * 1000)::bigint "
+      "FROM outboxd.attempts failed JOIN outboxd.attempts ok "
+      "  ON ok.delivery_id = failed.delivery_id AND ok.attempt_number = 3 "
+      "WHERE failed.attempt_number = 2 AND failed.status_code = 500");
+  std::printf("longest gap between a failed retry and the next: %lld ms\n",
+              static_cast<long long>(longest_gap_ms));
+  EXPECT_GE(longest_gap_ms, 700);
+  EXPECT_LE(longest_gap_ms, 5000);
 }
 
 TEST(crash, sigterm_finishes_in_flight_requests_and_hands_back_the_rest) {

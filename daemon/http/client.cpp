@@ -254,6 +254,8 @@ asio::awaitable<ending> exchange_on(Stream& stream, connection& conn,
   const int status = head.result_int();
   const auto retry_after = head.find(bhttp::field::retry_after);
   if (retry_after != head.end()) out.retry_after = std::string(retry_after->value());
+  const auto date = head.find(bhttp::field::date);
+  if (date != head.end()) out.date = std::string(date->value());
 
   std::vector<char> scratch;
   bool cut = false;

@@ -13,10 +13,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Our client-side deadline trails the server's statement_timeout, so a slow statement normally
-// ends with the server's clean error and the session survives; the deadline is the backstop for a
-// server that stopped answering at all.
-constexpr auto kClientDeadlineSlack = 2s;
 
 std::string trimmed(const char* message) {
   std::string text = message ? message : "";

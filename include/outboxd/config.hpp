@@ -8,6 +8,7 @@
 
 #include "outboxd/backoff.hpp"
 #include "outboxd/deliverer.hpp"
+#include "outboxd/delivery_store.hpp"
 #include "outboxd/http/client.hpp"
 #include "outboxd/pg/connection.hpp"
 #include "outboxd/retry_policy.hpp"
@@ -32,8 +33,10 @@ struct database_config {
 struct delivery_config {
   http::client_options http;
   retry_options retry;
-  deliverer_options engine;  // claim batch, payload bound, scheduler limits, breaker, lease
-  std::string instance_id;   // leased_by; default host:pid
+  deliverer_options engine;  // claim batch, payload bound, scheduler limits, breaker
+  lease_terms lease;         // how long a claim holds a delivery, and what it must cover
+  int max_expired_attempts = 5;  // leases that may expire before a delivery is dead (crash_loop)
+  std::string instance_id;       // leased_by; default host:pid
 };
 
 struct run_config {

@@ -20,8 +20,6 @@ struct deliverer_options {
   std::size_t claim_batch = 256;
   std::chrono::milliseconds poll_interval{1000};  // look for due retries at least this often
   std::size_t max_payload_bytes = 1 << 20;        // a bigger body is dead at once
-  std::chrono::milliseconds lease{60'000};        // as the store claims with
-  std::chrono::milliseconds request_timeout{15'000};
   // Claiming pauses while this many outcomes wait to be written (PostgreSQL slow or away), so
   // finished work cannot pile up in memory.
   std::size_t max_unwritten_outcomes = 4096;
@@ -51,7 +49,6 @@ class deliverer {
     std::shared_ptr<const std::string> body;
     http::endpoint_url url;
     std::string endpoint;  // the scheduler's key: the webhook URL
-    std::chrono::steady_clock::time_point claimed_at;
     bool breaker_trial = false;  // the half-open circuit's test request
   };
   using actions = scheduler<work>::actions;
@@ -62,7 +59,7 @@ class deliverer {
   boost::asio::awaitable<void> send(work& item, attempt_record& record, bool& reached_endpoint);
   void finish_unsent(const claimed_delivery& delivery, std::string error_code,
                      std::string error_detail, attempt_record::next_status next);
-  void settle(attempt_record& record, int status_code,
+  void settle(attempt_record& record, int try_number, int status_code,
               std::optional<std::chrono::milliseconds> retry_after);
 
   boost::asio::any_io_executor executor_;

@@ -46,9 +46,14 @@ class retry_policy {
 };
 
 // Retry-After as delta-seconds ("120") or an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT"),
-// measured from `now`; a date in the past is zero. nullopt when it is neither.
+// measured from `now`; a date in the past is zero. nullopt when it is neither. `now` should be
+// the receiver's own Date header when it sent one: a date and its reference then come from one
+// clock, and neither this host's nor the database's clock matters.
 std::optional<std::chrono::milliseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now);
+
+// An HTTP date (IMF-fixdate and the two obsolete forms RFC 9110 asks recipients to accept).
+std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view value);
 
 // "5s,5m,30m" → delays. Throws config_error naming --retry-schedule.
 std::vector<std::chrono::milliseconds> parse_retry_schedule(std::string_view text);

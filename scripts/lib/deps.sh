@@ -25,6 +25,7 @@ OUTBOXD_DEBIAN_PACKAGES=(
     postgresql-contrib
     clang-format
     ca-certificates
+    faketime
 )
 
 # Installs whatever of OUTBOXD_DEBIAN_PACKAGES is missing. When everything is already installed it

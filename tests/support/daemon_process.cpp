@@ -13,7 +13,8 @@
 
 namespace outboxd::test {
 
-daemon_process::daemon_process(const std::vector<std::string>& arguments) {
+daemon_process::daemon_process(const std::vector<std::string>& arguments,
+                               const std::vector<std::string>& environment) {
   static int counter = 0;
   log_path_ =
       "/tmp/outboxd_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".log";
@@ -30,6 +31,7 @@ daemon_process::daemon_process(const std::vector<std::string>& arguments) {
   if (pid_ == 0) {
     ::dup2(log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
+    for (const auto& entry : environment) ::putenv(const_cast<char*>(entry.c_str()));
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }

@@ -11,7 +11,9 @@ namespace outboxd::test {
 // file. The destructor kills it if it is still running.
 class daemon_process {
  public:
-  explicit daemon_process(const std::vector<std::string>& arguments);
+  // `environment` entries ("NAME=value") are added to the test's own environment.
+  explicit daemon_process(const std::vector<std::string>& arguments,
+                          const std::vector<std::string>& environment = {});
   ~daemon_process();
   daemon_process(const daemon_process&) = delete;
   daemon_process& operator=(const daemon_process&) = delete;

@@ -10,7 +10,7 @@ using namespace std::chrono_literals;
 run_config test_config(const std::string& url) {
   run_config config;
   config.database.url = url;
-  config.database.statement_timeout = 30s;
+  config.database.statement_timeout = 5s;
   config.poll_interval = 200ms;
   config.reconnect = {.initial = 50ms, .max = 500ms};
   config.shutdown_timeout = 10s;
@@ -20,8 +20,9 @@ run_config test_config(const std::string& url) {
   delivery.http.request_timeout = 2s;
   delivery.engine.poll_interval = config.poll_interval;
   delivery.engine.reconnect = config.reconnect;
-  delivery.engine.request_timeout = delivery.http.request_timeout;
-  delivery.engine.lease = 30s;
+  delivery.lease = {.duration = 30s,
+                    .request_timeout = delivery.http.request_timeout,
+                    .write_bound = config.database.statement_timeout + pg::kClientDeadlineSlack};
   delivery.instance_id = "test";
   return config;
 }

@@ -42,6 +42,7 @@ struct response {
   std::string error_detail;  // for logs and the attempt record
   std::string body_prefix;   // the response body's first bytes, at most max_response_bytes
   std::optional<std::string> retry_after;  // the Retry-After header, verbatim
+  std::optional<std::string> date;         // the Date header, verbatim (a Retry-After date's clock)
   std::chrono::milliseconds duration{0};   // from the start of post() to its end
 };
 

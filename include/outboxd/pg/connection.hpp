@@ -25,6 +25,11 @@ namespace outboxd::pg {
 using clock = std::chrono::steady_clock;
 using param = std::optional<std::string_view>;  // nullopt is SQL NULL
 
+// Our client-side deadline trails the server's statement_timeout, so a slow statement normally
+// ends with the server's clean error and the session survives; the deadline is the backstop for a
+// server that stopped answering at all.
+inline constexpr std::chrono::milliseconds kClientDeadlineSlack{2000};
+
 struct connection_options {
   std::string url;               // libpq connection URI or key=value string; never logged
   std::string application_name;  // shows in pg_stat_activity, e.g. "outboxd dispatcher"
