@@ -186,6 +186,41 @@ TEST(crash, a_lease_lost_in_a_crash_neither_delays_the_next_retry_nor_counts_tow
   EXPECT_LE(longest_gap_ms, 5000);
 }
 
+TEST(crash, a_daemon_paused_past_its_lease_writes_nothing_when_it_resumes) {
+  // Daemon A sends, then stalls (SIGSTOP, as a long pause or a PostgreSQL stall would) past its
+  // lease. Daemon B takes the delivery over and succeeds. When A resumes, its outcome is
+  // abandoned: it must not overwrite B's bookkeeping (before, A's late result replaced the
+  // 'lease_expired' record of its attempt, and the delivery had two successful attempts).
+  crash_scene s(1);
+  s.hooks.react("/slow", {}, reaction{.what = reaction::kind::hang});
+  // clang-format off
+  const std::vector<std::string> arguments{
+      "run", "--database-url", s.db.url(), "--allow-cidr", "127.0.0.0/8",
+      "--poll-interval", "200ms", "--lease", "12s", "--http-request-timeout", "2s",
+      "--http-connect-timeout", "1s", "--statement-timeout", "2s", "--retry-schedule", "500ms",
+      "--reconnect-min", "50ms", "--reconnect-max", "500ms"};
+  // clang-format on
+  daemon_process a(arguments);
+  ASSERT_TRUE(s.hooks.wait_for_count(1, 30s)) << a.log();
+  a.send(SIGSTOP);
+  s.hooks.react("/slow", {}, reaction::ok());
+
+  daemon_process b(arguments);
+  ASSERT_TRUE(s.all_succeed(1, 30s)) << b.log();
+  const auto paused_for = std::chrono::steady_clock::now() - s.hooks.requests().front().received_at;
+  EXPECT_GE(paused_for, 12s) << "B took over before A's lease ended";
+  a.send(SIGCONT);
+  ASSERT_TRUE(eventually([&] { return a.log().find("abandoned 1 outcome") != std::string::npos; },
+                         10s, std::chrono::milliseconds(50)))
+      << a.log();
+  EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts WHERE succeeded"), 1);
+  EXPECT_EQ(s.db.sql()
+                .exec("SELECT string_agg(coalesce(error_code, status_code::text), ',' "
+                      "ORDER BY attempt_number) FROM outboxd.attempts")
+                .text(0, 0),
+            "lease_expired,200");
+}
+
 TEST(crash, sigterm_finishes_in_flight_requests_and_hands_back_the_rest) {
   constexpr int kEvents = 40;
   crash_scene s(kEvents);
