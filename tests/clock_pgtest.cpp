@@ -31,6 +31,8 @@ std::string libfaketime() {
 struct skew_case {
   const char* offset;      // libfaketime's FAKETIME: the daemon's clock minus or plus 10 minutes
   const char* direction;   // as the daemon's warning words it
+
+  friend void PrintTo(const skew_case& c, std::ostream* out) { *out << "FAKETIME=" << c.offset; }
 };
 
 class clock_skew : public ::testing::TestWithParam<skew_case> {};
