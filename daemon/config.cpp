@@ -205,7 +205,7 @@ struct run_flags {
         "502/503/504 (any other answer, 500 and 4xx included, shows it is up) (1-1000)")(
         "circuit-breaker-failure-ratio",
         po::value(&breaker_failure_ratio)->default_value(breaker_failure_ratio),
-        "... and when they are at least this share of the window's attempts (above 0, at most 1)")(
+        "and only if those are at least this share of the window's attempts (above 0, at most 1)")(
         "circuit-breaker-window", po::value(&breaker_window)->default_value(breaker_window),
         "how far back the circuit breaker counts attempts (at least 1s)")(
         "circuit-breaker-cooldown", po::value(&breaker_cooldown)->default_value(breaker_cooldown),
