@@ -120,6 +120,18 @@ int parse_count(const std::string& text, std::string_view setting, int min, int 
   return value;
 }
 
+// A share above 0 and at most 1, written as a decimal fraction such as 0.5.
+double parse_ratio(const std::string& text, std::string_view setting) {
+  double value = 0;
+  const auto [end, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
+  if (ec != std::errc{} || end != text.data() + text.size() || !(value > 0 && value <= 1)) {
+    throw config_error(fmt::format(
+        "{} must be a fraction above 0 and at most 1, like 0.5, not '{}'", setting, text));
+  }
+  return value;
+}
+
 struct run_flags {
   database_flags database;
   std::string poll_interval = "1s";
@@ -140,6 +152,8 @@ struct run_flags {
   std::string retry_schedule = "5s,5m,30m,2h,5h,10h,14h,20h,24h";
   std::string max_attempts = "10";
   std::string breaker_failures = "5";
+  std::string breaker_failure_ratio = "0.5";
+  std::string breaker_window = "30s";
   std::string breaker_cooldown = "30s";
   std::string lease = "60s";
   std::string max_lease_expiries = "5";
@@ -179,7 +193,7 @@ struct run_flags {
         "requests in flight, all endpoints together (1-10000)")(
         "max-in-flight-per-endpoint",
         po::value(&max_in_flight_per_endpoint)->default_value(max_in_flight_per_endpoint),
-        "requests in flight to one endpoint (scheme, host, port)")(
+        "requests in flight to one endpoint; an endpoint is scheme, host and port (1-10000)")(
         "claim-batch-size", po::value(&claim_batch_size)->default_value(claim_batch_size),
         "deliveries claimed per statement (1-10000)")(
         "retry-schedule", po::value(&retry_schedule)->default_value(retry_schedule),
@@ -187,9 +201,16 @@ struct run_flags {
         "max-attempts", po::value(&max_attempts)->default_value(max_attempts),
         "attempts before a delivery is dead (1-100)")(
         "circuit-breaker-failures", po::value(&breaker_failures)->default_value(breaker_failures),
-        "failures in a row that stop sending to an endpoint for a cool-down")(
+        "an endpoint's circuit opens when at least this many attempts within "
+        "--circuit-breaker-window found it down: no connection, timeout, TLS, DNS, reset, or "
+        "502/503/504 (any other answer, 500 and 4xx included, shows it is up) (1-1000)")(
+        "circuit-breaker-failure-ratio",
+        po::value(&breaker_failure_ratio)->default_value(breaker_failure_ratio),
+        "and only if those are at least this share of the window's attempts (above 0, at most 1)")(
+        "circuit-breaker-window", po::value(&breaker_window)->default_value(breaker_window),
+        "how far back the circuit breaker counts attempts (at least 1s)")(
         "circuit-breaker-cooldown", po::value(&breaker_cooldown)->default_value(breaker_cooldown),
-        "how long an endpoint's circuit stays open before one trial request")(
+        "how long an open circuit sends nothing to its endpoint; then one trial request decides")(
         "lease", po::value(&lease)->default_value(lease),
         "how long a claimed delivery is held; a crashed daemon's work is retried after it. At "
         "least --http-request-timeout + --statement-timeout + 7s, so every outcome can be "
@@ -258,10 +279,16 @@ delivery_config resolve_delivery(const run_flags& flags) {
   engine.scheduling.max_in_flight_per_endpoint = static_cast<std::size_t>(
       parse_count(flags.max_in_flight_per_endpoint, "--max-in-flight-per-endpoint", 1, 10'000));
   engine.scheduling.max_queued_per_endpoint = engine.scheduling.max_in_flight_per_endpoint * 4;
-  engine.scheduling.breaker.failure_threshold =
-      parse_count(flags.breaker_failures, "--circuit-breaker-failures", 1, 1000);
-  engine.scheduling.breaker.cooldown =
-      parse_duration(flags.breaker_cooldown, "--circuit-breaker-cooldown");
+  auto& breaker = engine.scheduling.breaker;
+  breaker.min_failures = parse_count(flags.breaker_failures, "--circuit-breaker-failures", 1, 1000);
+  breaker.failure_ratio =
+      parse_ratio(flags.breaker_failure_ratio, "--circuit-breaker-failure-ratio");
+  breaker.window = parse_duration(flags.breaker_window, "--circuit-breaker-window");
+  if (breaker.window < std::chrono::seconds(1)) {
+    throw config_error(fmt::format("--circuit-breaker-window must be at least 1s, not '{}'",
+                                   flags.breaker_window));
+  }
+  breaker.cooldown = parse_duration(flags.breaker_cooldown, "--circuit-breaker-cooldown");
   out.lease.duration = parse_duration(flags.lease, "--lease");
   out.lease.request_timeout = http.request_timeout;
   out.max_expired_attempts =

@@ -132,9 +132,8 @@ void deliverer::accept(std::vector<claimed_delivery> claimed) {
                     attempt_record::next_status::dead);
       continue;
     }
-    // Limits and the breaker are per endpoint URL (path included): one path of a shared receiver
-    // can fail while its others work. Connections are pooled per host:port in the client.
-    auto endpoint = url->key() + url->target;
+    // Limits and the breaker are per endpoint: scheme, host and port, the server they protect.
+    auto endpoint = url->key();
     work item{std::move(delivery), body, std::move(*url), endpoint};
     scheduler_.submit(endpoint, std::move(item), now, next);
   }
@@ -163,27 +162,25 @@ void deliverer::apply(actions& next) {
 }
 
 asio::awaitable<void> deliverer::attempt(work item) {
-  bool reached_endpoint = false;
-  bool succeeded = false;
+  auto signal = endpoint_signal::none;
   // Waiting for a slot may have eaten into the lease: rather than send late, give it back unsent.
   if (!store_.may_send(item.delivery, steady_clock::now())) {
     store_.release(item.delivery, milliseconds(0));
   } else {
     auto record = attempt_record::of(item.delivery);
     try {
-      co_await send(item, record, reached_endpoint);
+      co_await send(item, record, signal);
     } catch (const std::exception& e) {
       record.error_code = "internal";
       record.error_detail = e.what();
       settle(record, item.delivery.try_number, 0, std::nullopt);
     }
-    succeeded = record.succeeded;
     store_.record(std::move(record));
   }
   actions next;
-  scheduler_.finish(item.endpoint, item.breaker_trial, reached_endpoint, succeeded,
-                    steady_clock::now(), next);
+  scheduler_.finish(item.endpoint, item.breaker_trial, signal, steady_clock::now(), next);
   if (next.circuit_opened_until) {
+    circuit_openings_.fetch_add(1, std::memory_order_relaxed);
     // The endpoint's circuit just opened: park the webhook's whole backlog until the cool-down
     // ends, in one statement, instead of claiming and handing it back batch after batch.
     store_.defer_webhook(item.delivery.webhook_id,
@@ -193,7 +190,7 @@ asio::awaitable<void> deliverer::attempt(work item) {
   slot_freed_.notify();
 }
 
-asio::awaitable<void> deliverer::send(work& item, attempt_record& record, bool& reached_endpoint) {
+asio::awaitable<void> deliverer::send(work& item, attempt_record& record, endpoint_signal& signal) {
   const auto& delivery = item.delivery;
   // The database's clock, not this host's: receivers reject a webhook-timestamp far from their
   // own time, and a host whose clock is off must not make every signature look stale.
@@ -215,7 +212,7 @@ asio::awaitable<void> deliverer::send(work& item, attempt_record& record, bool& 
   const http::request request{
       .url = item.url, .headers = std::move(signing.headers), .body = item.body};
   const auto response = co_await client_.post(request);
-  reached_endpoint = response.error_code != "blocked_address";
+  signal = classify_attempt(response.status, response.error_code);
 
   record.duration = response.duration;
   record.status_code = response.status;

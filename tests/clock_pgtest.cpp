@@ -96,8 +96,8 @@ TEST_P(clock_skew, retry_gaps_follow_the_schedule_and_signatures_the_database_ti
 INSTANTIATE_TEST_SUITE_P(ten_minutes, clock_skew,
                          ::testing::Values(skew_case{"-10m", "behind"},
                                            skew_case{"+10m", "ahead of"}),
-                         [](const auto& info) {
-                           return std::string(info.param.offset[0] == '-' ? "behind" : "ahead");
+                         [](const ::testing::TestParamInfo<skew_case>& tested) {
+                           return std::string(tested.param.offset[0] == '-' ? "behind" : "ahead");
                          });
 
 }  // namespace

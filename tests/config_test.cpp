@@ -185,5 +185,49 @@ TEST(config, delivery_settings_are_validated) {
   EXPECT_THROW(with({"--ca-file", "/nonexistent/ca.pem"}), config_error);
 }
 
+TEST(config, circuit_breaker_settings_are_validated_and_come_from_flags_or_the_environment) {
+  const auto with = [](std::vector<std::string> extra) {
+    std::vector<std::string> args{"--database-url", "x"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return parse_run_config(args).delivery.engine.scheduling.breaker;
+  };
+  const auto defaults = with({});
+  EXPECT_EQ(defaults.min_failures, 5);
+  EXPECT_DOUBLE_EQ(defaults.failure_ratio, 0.5);
+  EXPECT_EQ(defaults.window, 30s);
+  EXPECT_EQ(defaults.cooldown, 30s);
+
+  const auto set =
+      with({"--circuit-breaker-failures", "3", "--circuit-breaker-failure-ratio", "0.25",
+            "--circuit-breaker-window", "1s", "--circuit-breaker-cooldown", "2m"});
+  EXPECT_EQ(set.min_failures, 3);
+  EXPECT_DOUBLE_EQ(set.failure_ratio, 0.25);
+  EXPECT_EQ(set.window, 1s);
+  EXPECT_EQ(set.cooldown, 2min);
+  EXPECT_DOUBLE_EQ(with({"--circuit-breaker-failure-ratio", "1"}).failure_ratio, 1.0);
+  {
+    scoped_env ratio("OUTBOXD_CIRCUIT_BREAKER_FAILURE_RATIO", "0.75");
+    scoped_env window("OUTBOXD_CIRCUIT_BREAKER_WINDOW", "1m");
+    const auto from_env = with({});
+    EXPECT_DOUBLE_EQ(from_env.failure_ratio, 0.75);
+    EXPECT_EQ(from_env.window, 1min);
+  }
+
+  const auto refused = [&](std::vector<std::string> extra, const std::string& flag) {
+    try {
+      with(extra);
+      ADD_FAILURE() << "accepted " << extra[1];
+    } catch (const config_error& e) {
+      EXPECT_NE(std::string(e.what()).find(flag), std::string::npos) << e.what();
+    }
+  };
+  for (const std::string ratio : {"0", "-0.5", "1.01", "2", "half", "0.5x", "", "nan", "inf"}) {
+    refused({"--circuit-breaker-failure-ratio", ratio}, "--circuit-breaker-failure-ratio");
+  }
+  refused({"--circuit-breaker-window", "999ms"}, "--circuit-breaker-window");
+  refused({"--circuit-breaker-window", "0"}, "--circuit-breaker-window");
+  refused({"--circuit-breaker-failures", "0"}, "--circuit-breaker-failures");
+}
+
 }  // namespace
 }  // namespace outboxd

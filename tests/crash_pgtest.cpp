@@ -148,7 +148,7 @@ TEST(crash, a_lease_lost_in_a_crash_neither_delays_the_next_retry_nor_counts_tow
   const std::vector<std::string> arguments{
       "run", "--database-url", s.db.url(), "--allow-cidr", "127.0.0.0/8",
       "--poll-interval", "200ms", "--lease", "12s", "--http-request-timeout", "2s",
-      "--http-connect-timeout", "1s", "--circuit-breaker-failures", "100",
+      "--http-connect-timeout", "1s",
       "--statement-timeout", "2s", "--retry-schedule", "1s,10m", "--max-attempts", "2",
       "--reconnect-min", "50ms", "--reconnect-max", "500ms"};
   // clang-format on

@@ -351,12 +351,13 @@ TEST(delivery, a_payload_at_the_bound_is_sent_and_one_byte_more_is_dead) {
 
 TEST(delivery, an_open_circuit_defers_deliveries_without_spending_attempts) {
   scene s;
+  receiver up;  // another server: an endpoint is scheme, host and port
   const auto down = s.webhook(1, "/down");
-  s.webhook(2, "/up");
-  s.hooks.react("/down", {}, reaction::with_status(500));
+  s.webhook_at(2, up.url("/up"));
+  s.hooks.react("/down", {}, reaction::with_status(503));
   auto config = quick_retries(s.db.url(), 10);
   config.delivery.engine.scheduling.max_in_flight_per_endpoint = 1;
-  config.delivery.engine.scheduling.breaker = {.failure_threshold = 2, .cooldown = 1h};
+  config.delivery.engine.scheduling.breaker = {.min_failures = 2, .cooldown = 1h};
   config.delivery.engine.claim_batch = 2;  // most of the backlog is never claimed
   for (int i = 0; i < 10; ++i) s.event();
   ASSERT_EQ(dispatch_once(s.db.url()).deliveries, 20);
@@ -377,7 +378,7 @@ TEST(delivery, an_open_circuit_defers_deliveries_without_spending_attempts) {
       s.count("SELECT sum(attempt_count) FROM outboxd.deliveries WHERE webhook_id = $1", {down}),
       2);
   // The healthy endpoint got everything meanwhile.
-  EXPECT_TRUE(s.hooks.wait_for_count(10, 10s, "/up"));
+  EXPECT_TRUE(up.wait_for_count(10, 10s, "/up"));
 }
 
 TEST(delivery, claiming_pauses_at_the_bound_on_unwritten_outcomes_and_resumes) {
@@ -428,8 +429,8 @@ TEST(delivery, an_outcome_that_cannot_be_stored_is_dropped_and_does_not_block_th
       "CHECK (status_code IS DISTINCT FROM 418)");
   running_daemon daemon(test_config(s.db.url()));
   for (int i = 0; i < 3; ++i) s.event();
-  ASSERT_TRUE(s.eventually_count(
-      "SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'", 3));
+  ASSERT_TRUE(
+      s.eventually_count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'", 3));
   ASSERT_TRUE(eventually([&] { return daemon.store().writes_dropped() == 3; }, 10s));
   EXPECT_EQ(daemon.store().queued_writes(), 0u);
   // The teapot's deliveries wait for their lease to end, to be tried again: nothing is lost.

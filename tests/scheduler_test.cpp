@@ -2,12 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace outboxd {
 namespace {
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
 
 using actions = scheduler<int>::actions;
+constexpr auto kDown = endpoint_signal::down;
+constexpr auto kHealthy = endpoint_signal::healthy;
+constexpr auto kNone = endpoint_signal::none;
 
 std::vector<int> started(const actions& out) {
   std::vector<int> items;
@@ -19,7 +24,7 @@ scheduler_options small_limits() {
   return {.max_in_flight = 4,
           .max_in_flight_per_endpoint = 2,
           .max_queued_per_endpoint = 1,
-          .breaker = {.failure_threshold = 3, .cooldown = 10s}};
+          .breaker = {.min_failures = 3, .window = 10s, .cooldown = 10s}};
 }
 
 TEST(scheduler, one_slow_endpoint_cannot_take_every_slot) {
@@ -46,13 +51,13 @@ TEST(scheduler, a_finished_request_starts_the_next_waiting_one) {
   actions out;
   for (int i = 0; i < 3; ++i) s.submit("a", i, now, out);
   out = {};
-  s.finish("a", false, true, true, now, out);
+  s.finish("a", false, kHealthy, now, out);
   EXPECT_EQ(started(out), (std::vector<int>{2}));
   EXPECT_EQ(s.in_flight(), 2u);
   EXPECT_EQ(s.queued(), 0u);
 }
 
-TEST(scheduler, the_breaker_opens_after_n_failures_defers_work_and_lets_one_trial_through) {
+TEST(scheduler, the_breaker_opens_on_down_signals_defers_work_and_lets_one_trial_through) {
   scheduler<int> s(small_limits());
   auto now = clock::now();
   actions out;
@@ -61,9 +66,9 @@ TEST(scheduler, the_breaker_opens_after_n_failures_defers_work_and_lets_one_tria
     s.submit("down", i, now, out);
     ASSERT_EQ(out.start.size(), 1u);
     EXPECT_FALSE(out.start[0].trial);
-    s.finish("down", false, true, false, now, out);
+    s.finish("down", false, kDown, now, out);
   }
-  // The third failure opened it, and said so once.
+  // The third down signal opened it, and said so once.
   ASSERT_TRUE(out.circuit_opened_until.has_value());
   EXPECT_EQ(*out.circuit_opened_until, now + 10s);
   EXPECT_TRUE(s.breaker_open("down", now));
@@ -83,7 +88,7 @@ TEST(scheduler, the_breaker_opens_after_n_failures_defers_work_and_lets_one_tria
   EXPECT_EQ(s.queued(), 1u);
   // The trial fails: open again, the waiting one goes back to the database.
   out = {};
-  s.finish("down", true, true, false, now, out);
+  s.finish("down", true, kDown, now, out);
   EXPECT_TRUE(out.start.empty());
   ASSERT_EQ(out.defer.size(), 1u);
   EXPECT_EQ(out.defer[0].item, 9);
@@ -94,7 +99,7 @@ TEST(scheduler, the_breaker_opens_after_n_failures_defers_work_and_lets_one_tria
   out = {};
   s.submit("down", 11, now, out);
   ASSERT_TRUE(out.start[0].trial);
-  s.finish("down", true, true, true, now, out);
+  s.finish("down", true, kHealthy, now, out);
   EXPECT_FALSE(s.breaker_open("down", now));
 }
 
@@ -108,9 +113,9 @@ TEST(scheduler, only_the_trial_decides_a_half_open_circuit) {
   s.submit("x", 1, now, out);
   s.submit("x", 2, now, out);
   s.submit("x", 3, now, out);
-  s.finish("x", false, true, false, now, out);
-  s.finish("x", false, true, false, now, out);
-  s.finish("x", false, true, false, now, out);  // third failure: open
+  s.finish("x", false, kDown, now, out);
+  s.finish("x", false, kDown, now, out);
+  s.finish("x", false, kDown, now, out);  // third down signal: open
   now += 10s;
   out = {};
   s.submit("x", 4, now, out);  // the trial
@@ -119,7 +124,7 @@ TEST(scheduler, only_the_trial_decides_a_half_open_circuit) {
   EXPECT_EQ(s.queued(), 1u);
   // The trial succeeds: closed, and the waiting one goes.
   out = {};
-  s.finish("x", true, true, true, now, out);
+  s.finish("x", true, kHealthy, now, out);
   EXPECT_FALSE(s.breaker_open("x", now));
   EXPECT_EQ(started(out), (std::vector<int>{5}));
 }
@@ -131,10 +136,10 @@ TEST(scheduler, a_stale_success_does_not_close_an_open_circuit) {
   const auto now = clock::now();
   actions out;
   for (int i = 0; i < 4; ++i) s.submit("x", i, now, out);
-  for (int i = 0; i < 3; ++i) s.finish("x", false, true, false, now, out);
+  for (int i = 0; i < 3; ++i) s.finish("x", false, kDown, now, out);
   ASSERT_TRUE(s.breaker_open("x", now));
   // The request sent before the circuit opened comes back fine: old news, still open.
-  s.finish("x", false, true, true, now, out);
+  s.finish("x", false, kHealthy, now, out);
   EXPECT_TRUE(s.breaker_open("x", now));
 }
 
@@ -144,9 +149,86 @@ TEST(scheduler, attempts_that_never_reached_the_endpoint_do_not_trip_the_breaker
   actions out;
   for (int i = 0; i < 10; ++i) {
     s.submit("x", i, now, out);
-    s.finish("x", false, false, false, now, out);
+    s.finish("x", false, kNone, now, out);
   }
   EXPECT_FALSE(s.breaker_open("x", now));
+}
+
+TEST(scheduler, an_endpoint_that_answers_500_to_every_first_attempt_keeps_its_circuit_closed) {
+  scheduler<int> s(small_limits());
+  auto now = clock::now();
+  actions out;
+  // Every message fails once (500) and then succeeds: the endpoint is up throughout.
+  for (int i = 0; i < 100; ++i) {
+    out = {};
+    s.submit("flaky", i, now, out);
+    ASSERT_EQ(out.start.size(), 1u);
+    s.finish("flaky", false, classify_attempt(i % 2 == 0 ? 500 : 200, ""), now, out);
+    EXPECT_FALSE(out.circuit_opened_until.has_value());
+    EXPECT_TRUE(out.defer.empty());
+    now += 10ms;
+  }
+  EXPECT_FALSE(s.breaker_open("flaky", now));
+}
+
+TEST(scheduler, a_trial_that_never_asked_the_endpoint_hands_the_trial_to_the_next_request) {
+  scheduler<int> s(small_limits());
+  auto now = clock::now();
+  actions out;
+  for (int i = 0; i < 3; ++i) {
+    s.submit("x", i, now, out);
+    s.finish("x", false, kDown, now, out);
+  }
+  ASSERT_TRUE(s.breaker_open("x", now));
+  now += 10s;
+  out = {};
+  s.submit("x", 10, now, out);
+  s.submit("x", 11, now, out);
+  ASSERT_EQ(started(out), (std::vector<int>{10}));
+  ASSERT_TRUE(out.start[0].trial);
+  out = {};
+  s.finish("x", true, kNone, now, out);  // e.g. its address was refused before connecting
+  ASSERT_EQ(started(out), (std::vector<int>{11}));
+  EXPECT_TRUE(out.start[0].trial);
+  EXPECT_FALSE(out.circuit_opened_until.has_value());
+}
+
+TEST(scheduler, the_endpoint_map_keeps_only_what_it_must_remember) {
+  scheduler<int> s(small_limits());
+  auto now = clock::now();
+  actions out;
+  // Healthy endpoints leave no trace once idle.
+  for (int i = 0; i < 1000; ++i) {
+    const auto endpoint = "ok" + std::to_string(i);
+    s.submit(endpoint, i, now, out);
+    s.finish(endpoint, false, kHealthy, now, out);
+  }
+  EXPECT_EQ(s.endpoints_tracked(), 0u);
+  // One failure each: remembered for the window, as nothing else may come for them.
+  for (int i = 0; i < 1000; ++i) {
+    const auto endpoint = "failed" + std::to_string(i);
+    s.submit(endpoint, i, now, out);
+    s.finish(endpoint, false, kDown, now, out);
+  }
+  EXPECT_EQ(s.endpoints_tracked(), 1000u);
+  // An open circuit is kept past its cool-down (the next request must be the trial).
+  for (int i = 0; i < 3; ++i) {
+    s.submit("open", i, now, out);
+    s.finish("open", false, kDown, now, out);
+  }
+  ASSERT_TRUE(s.breaker_open("open", now));
+  EXPECT_EQ(s.endpoints_tracked(), 1001u);
+  // A window later any finish() sweeps out what has expired; the open circuit stays a window
+  // longer after its cool-down.
+  now += 11s;
+  s.submit("other", 1, now, out);
+  s.finish("other", false, kHealthy, now, out);
+  EXPECT_EQ(s.endpoints_tracked(), 1u);
+  now += 10s;
+  s.submit("other", 2, now, out);
+  s.finish("other", false, kHealthy, now, out);
+  EXPECT_EQ(s.endpoints_tracked(), 0u);
+  EXPECT_EQ(s.in_flight(), 0u);
 }
 
 TEST(scheduler, drain_hands_back_everything_waiting) {

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -42,13 +44,17 @@ class deliverer {
   void on_store_written() { slot_freed_.notify(); }
 
   std::size_t in_flight() const { return scheduler_.in_flight(); }
+  // How often an endpoint's circuit has opened (readable from any thread).
+  std::uint64_t circuit_openings() const {
+    return circuit_openings_.load(std::memory_order_relaxed);
+  }
 
  private:
   struct work {
     claimed_delivery delivery;
     std::shared_ptr<const std::string> body;
     http::endpoint_url url;
-    std::string endpoint;  // the scheduler's key: the webhook URL
+    std::string endpoint;  // the scheduler's key: scheme, host and port
     bool breaker_trial = false;  // the half-open circuit's test request
   };
   using actions = scheduler<work>::actions;
@@ -56,7 +62,7 @@ class deliverer {
   void accept(std::vector<claimed_delivery> claimed);
   void apply(actions& next);
   boost::asio::awaitable<void> attempt(work item);
-  boost::asio::awaitable<void> send(work& item, attempt_record& record, bool& reached_endpoint);
+  boost::asio::awaitable<void> send(work& item, attempt_record& record, endpoint_signal& signal);
   void finish_unsent(const claimed_delivery& delivery, std::string error_code,
                      std::string error_detail, attempt_record::next_status next);
   void settle(attempt_record& record, int try_number, int status_code,
@@ -73,6 +79,7 @@ class deliverer {
   backoff backoff_;
   boost::asio::steady_timer retry_timer_;
   bool stopping_ = false;
+  std::atomic<std::uint64_t> circuit_openings_{0};
 };
 
 }  // namespace outboxd

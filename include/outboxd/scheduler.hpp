@@ -12,7 +12,8 @@
 
 namespace outboxd {
 
-// An endpoint is one webhook URL (scheme, host, port, path and query).
+// An endpoint is scheme, host and port (http::endpoint_url::key()): one receiver server, whatever
+// the path. Limits and the breaker protect that server, so every webhook on it shares them.
 struct scheduler_options {
   std::size_t max_in_flight = 256;              // requests in flight, all endpoints together
   std::size_t max_in_flight_per_endpoint = 16;  // so one slow endpoint cannot take every slot
@@ -76,20 +77,15 @@ class scheduler {
     out.defer.push_back({std::move(item), now + kSaturatedRetry});
   }
 
-  // A started item ended; `trial` as start() said. `reached_endpoint` says whether it tells
-  // anything about the endpoint's health (an HTTP exchange was tried); only then does `success`
-  // feed the breaker.
-  void finish(const std::string& endpoint, bool trial, bool reached_endpoint, bool success,
+  // A started item ended; `trial` as start() said. `signal` is what the attempt said about the
+  // endpoint (classify_attempt): only that feeds the breaker, never whether the message failed.
+  void finish(const std::string& endpoint, bool trial, endpoint_signal signal,
               clock::time_point now, actions& out) {
     auto& state = endpoint_state(endpoint);
     --state.in_flight;
     --in_flight_;
     const bool was_open = state.breaker.is_open(now);
-    if (reached_endpoint) {
-      state.breaker.record(success, trial, now);
-    } else if (trial) {
-      state.breaker.release_trial();
-    }
+    state.breaker.record(signal, trial, now);
     if (state.breaker.is_open(now)) {
       if (!was_open) out.circuit_opened_until = state.breaker.retry_at();
       // Open: whatever waits for this endpoint goes back to the database until the cooldown ends.
@@ -107,10 +103,9 @@ class scheduler {
       --queued_;
       start(state, std::move(next), admitted == circuit_breaker::admission::trial, out);
     }
-    if (state.in_flight == 0 && state.waiting.empty() && !state.breaker.is_open(now) &&
-        state.breaker.consecutive_failures() == 0) {
-      endpoints_.erase(endpoint);  // keep the map as small as the set of busy endpoints
-    }
+    // Keep the map as small as the set of endpoints that are busy or have something to remember.
+    if (idle_and_forgettable(state, now)) endpoints_.erase(endpoint);
+    sweep(now);
   }
 
   // Everything still waiting, to hand back at shutdown.
@@ -128,6 +123,8 @@ class scheduler {
     const auto found = endpoints_.find(endpoint);
     return found != endpoints_.end() && found->second.breaker.is_open(now);
   }
+  // Endpoints with state held in memory (busy, or with a circuit or recent failures to remember).
+  std::size_t endpoints_tracked() const { return endpoints_.size(); }
 
  private:
   static constexpr auto kSaturatedRetry = std::chrono::seconds(1);
@@ -138,6 +135,20 @@ class scheduler {
     std::deque<T> waiting;
     circuit_breaker breaker;
   };
+
+  static bool idle_and_forgettable(const endpoint_slot& state, clock::time_point now) {
+    return state.in_flight == 0 && state.waiting.empty() && state.breaker.forgettable(now);
+  }
+
+  // An endpoint whose last attempt failed keeps its entry until its window has passed, and no
+  // later finish() for it may come: once per window, drop every entry that has become idle and
+  // forgettable, so the map is bounded by the endpoints active in the last few windows.
+  void sweep(clock::time_point now) {
+    if (now < next_sweep_) return;
+    next_sweep_ = now + options_.breaker.window;
+    std::erase_if(endpoints_,
+                  [now](const auto& entry) { return idle_and_forgettable(entry.second, now); });
+  }
 
   endpoint_slot& endpoint_state(const std::string& key) {
     return endpoints_.try_emplace(key, options_.breaker).first->second;
@@ -153,6 +164,7 @@ class scheduler {
   std::unordered_map<std::string, endpoint_slot> endpoints_;
   std::size_t in_flight_ = 0;
   std::size_t queued_ = 0;
+  clock::time_point next_sweep_{};
 };
 
 }  // namespace outboxd

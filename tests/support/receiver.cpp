@@ -208,9 +208,10 @@ struct receiver::impl final : request_sink {
     std::vector<reaction> sequence;
     reaction then;
     std::size_t next = 0;
+    std::function<reaction(const received_request&)> decide;  // when set, instead of the above
   };
 
-  explicit impl(options opts) : tls(opts.tls) {}
+  explicit impl(options opts) : tls(opts.tls), wanted_port(opts.port) {}
 
   // Records a request and picks its reaction, under one lock so that the n-th request recorded
   // for a path is the one that got the n-th scripted reaction.
@@ -221,7 +222,11 @@ struct receiver::impl final : request_sink {
       const auto found = scripts.find(path_of(request.target));
       if (found != scripts.end()) {
         script& s = found->second;
-        chosen = s.next < s.sequence.size() ? s.sequence[s.next++] : s.then;
+        if (s.decide) {
+          chosen = s.decide(request);
+        } else {
+          chosen = s.next < s.sequence.size() ? s.sequence[s.next++] : s.then;
+        }
       }
       log.push_back(std::move(request));
     }
@@ -241,6 +246,7 @@ struct receiver::impl final : request_sink {
   void shutdown();
 
   const bool tls;
+  const std::uint16_t wanted_port;
   asio::io_context io{1};
   std::optional<ssl::context> tls_context;
   tcp::acceptor acceptor{io};
@@ -530,7 +536,7 @@ void receiver::impl::start() {
     tls_context.emplace(ssl::context::tls_server);
     ca_path = setup_tls(*tls_context);
   }
-  const tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), 0);
+  const tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), wanted_port);
   acceptor.open(endpoint.protocol());
   acceptor.set_option(asio::socket_base::reuse_address(true));
   acceptor.bind(endpoint);
@@ -613,6 +619,14 @@ void receiver::react(std::string_view path, std::vector<reaction> sequence, reac
   const std::lock_guard lock(impl_->mutex);
   impl_->scripts.insert_or_assign(std::string(path_of(path)),
                                   impl::script{std::move(sequence), std::move(then), 0});
+}
+
+void receiver::react_with(std::string_view path,
+                          std::function<reaction(const received_request&)> decide) {
+  const std::lock_guard lock(impl_->mutex);
+  impl::script s;
+  s.decide = std::move(decide);
+  impl_->scripts.insert_or_assign(std::string(path_of(path)), std::move(s));
 }
 
 std::vector<received_request> receiver::requests(std::string_view path) const {

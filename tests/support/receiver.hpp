@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,13 +40,14 @@ struct received_request {
   std::chrono::steady_clock::time_point received_at;
 };
 
-// A real HTTP/1.1 server on 127.0.0.1 (port 0: the kernel picks), with keep-alive, on its own
-// thread; optionally TLS with a certificate for "localhost" and 127.0.0.1 signed by a throwaway
-// CA (ca_file()). Records every request and answers per path with scripted reactions.
+// A real HTTP/1.1 server on 127.0.0.1 (on options.port, or one the kernel picks), with keep-alive,
+// on its own thread; optionally TLS with a certificate for "localhost" and 127.0.0.1 signed by a
+// throwaway CA (ca_file()). Records every request and answers per path with scripted reactions.
 class receiver {
  public:
   struct options {
     bool tls = false;
+    std::uint16_t port = 0;  // 0: any free port
   };
   receiver();
   explicit receiver(options opts);
@@ -61,6 +63,10 @@ class receiver {
 
   // Requests to `path` get `sequence` in order, then `then` forever. Default: 200 "ok".
   void react(std::string_view path, std::vector<reaction> sequence, reaction then = reaction::ok());
+  // Requests to `path` get what `decide` says about each. It is called under the receiver's lock,
+  // one request at a time, so it may keep state (e.g. answer each message's first attempt
+  // differently); it must not call back into the receiver.
+  void react_with(std::string_view path, std::function<reaction(const received_request&)> decide);
 
   // Snapshot of what arrived, oldest first; all paths when `path` is empty.
   std::vector<received_request> requests(std::string_view path = {}) const;

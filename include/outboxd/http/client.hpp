@@ -21,8 +21,8 @@ struct endpoint_url {
   std::string host;  // lower-cased; IPv6 literals without brackets
   std::uint16_t port = 0;
   std::string target;  // path and query, "/" when empty
-  // Idle connections are pooled per key: "https://host:port". (How many requests run at once
-  // is the scheduler's business, per endpoint URL.)
+  // Idle connections are pooled per key: "https://host:port". The scheduler's limits and
+  // breaker use the same key: an endpoint is scheme, host and port.
   std::string key() const;
 };
 std::optional<endpoint_url> parse_url(std::string_view url);
