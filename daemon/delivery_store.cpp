@@ -43,7 +43,7 @@ WITH due AS (
     ON CONFLICT DO NOTHING
 ), hooks AS (
     SELECT DISTINCT ON (s.webhook_id) s.webhook_id, s.url, s.headers::text AS headers, s.secret
-    FROM outboxd.subscriptions AS s
+    FROM outboxd.subscriptions() AS s
     WHERE s.webhook_id IN (SELECT webhook_id FROM claimed)
     ORDER BY s.webhook_id
 )
