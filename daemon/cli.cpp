@@ -30,7 +30,7 @@ void print_help() {
                "usage: outboxd <command> [options]\n\n"
                "commands:\n"
                "  run       dispatch outbox events (until SIGTERM)\n"
-               "  migrate   create or upgrade the outboxd schema and the subscriptions view\n"
+               "  migrate   create or upgrade the outboxd schema and outboxd.subscriptions()\n"
                "  version   print the version\n"
                "  help      print this text\n\n"
                "Every option can also be set as OUTBOXD_<OPTION> in the environment, e.g.\n"
@@ -67,7 +67,10 @@ asio::awaitable<int> migrate_database(pg::connection& connection, const migrate_
     co_return kExitFailed;
   }
   const migrate_options plan{.subscriptions_adapter = subscriptions_adapter,
-                             .iam_schema = config.iam_schema};
+                             .iam_schema = config.iam_schema,
+                             .lock_wait = config.lock_wait,
+                             .lock_timeout = config.lock_timeout,
+                             .timeout = config.migrate_timeout};
   const auto report = co_await migrate(connection, plan);
   connection.close();
   if (report.error) {

@@ -305,17 +305,27 @@ struct migrate_flags {
   std::string adapter = "ferriskey";
   std::string adapter_file;
   std::string iam_schema = "public";
+  std::string lock_wait = "60s";
+  std::string lock_timeout = "5s";
+  std::string migrate_timeout = "1h";
 
   po::options_description describe() {
     po::options_description options("outboxd migrate");
     database.add_to(options);
     options.add_options()(
         "adapter", po::value(&adapter)->default_value(adapter),
-        "built-in adapter that defines outboxd.subscriptions over the IAM's tables")(
+        "built-in adapter that defines outboxd.subscriptions() over the IAM's tables")(
         "adapter-file", po::value(&adapter_file),
         "an adapter SQL file to use instead of a built-in one")(
         "iam-schema", po::value(&iam_schema)->default_value(iam_schema),
-        "the schema holding the IAM's tables (FerrisKey's DATABASE_SCHEMA)");
+        "the schema holding the IAM's tables (FerrisKey's DATABASE_SCHEMA)")(
+        "lock-wait", po::value(&lock_wait)->default_value(lock_wait),
+        "how long to wait for another outboxd migrate to finish")(
+        "lock-timeout", po::value(&lock_timeout)->default_value(lock_timeout),
+        "lock_timeout of the DDL, so it never queues long in front of the IAM's traffic; "
+        "retried a few times with backoff")(
+        "migrate-timeout", po::value(&migrate_timeout)->default_value(migrate_timeout),
+        "deadline for the whole migration (the server's statement timeout is off for it)");
     return options;
   }
 };
@@ -389,6 +399,13 @@ migrate_config parse_migrate_config(const std::vector<std::string>& args) {
   out.adapter_file = flags.adapter_file;
   out.iam_schema = flags.iam_schema;
   if (out.iam_schema.empty()) throw config_error("--iam-schema must not be empty");
+  out.lock_wait = parse_duration(flags.lock_wait, "--lock-wait");
+  out.lock_timeout = parse_duration(flags.lock_timeout, "--lock-timeout");
+  if (out.lock_timeout < milliseconds(1)) throw config_error("--lock-timeout must be at least 1ms");
+  out.migrate_timeout = parse_duration(flags.migrate_timeout, "--migrate-timeout");
+  if (out.migrate_timeout < std::chrono::seconds(1)) {
+    throw config_error("--migrate-timeout must be at least 1s");
+  }
   return out;
 }
 

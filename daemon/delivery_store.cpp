@@ -62,7 +62,7 @@ WITH due AS (
 ), hooks AS (
     SELECT DISTINCT ON (s.webhook_id, s.realm_id, s.event)
            s.webhook_id, s.realm_id, s.event, s.url, s.headers::text AS headers, s.secret
-    FROM outboxd.subscriptions AS s
+    FROM outboxd.subscriptions() AS s
     WHERE s.webhook_id IN (SELECT webhook_id FROM claimed)
     ORDER BY s.webhook_id, s.realm_id, s.event
 )

@@ -3,13 +3,18 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <exception>
 
+#include "outboxd/backoff.hpp"
+#include "outboxd/migrator.hpp"
 #include "outboxd/pipeline.hpp"
 
 namespace outboxd {
@@ -25,6 +30,49 @@ namespace {
   std::_Exit(1);
 }
 
+enum class startup { ready, refused, stopped };
+
+// Before any loop starts: the database must be at this binary's schema version. An unreachable
+// PostgreSQL is waited for (reconnect backoff) until it answers or a signal stops the daemon;
+// a schema behind or ahead of the binary is the operator's to fix, so the daemon refuses to run.
+// (A plain function, not a capturing lambda: a lambda coroutine's captures die with the lambda.)
+asio::awaitable<startup> check_schema_at_start(pg::connection& connection,
+                                               asio::steady_timer& retry, const run_config& config,
+                                               const bool& stopping) {
+  const auto options = config.database.connection("outboxd run");
+  backoff delays(config.reconnect);
+  std::string last_problem;
+  while (!stopping) {
+    const auto connect_error = co_await connection.ensure_connected(options);
+    schema_check check;
+    if (connect_error) {
+      check.message = fmt::format("cannot connect to PostgreSQL: {}", connection.last_error());
+    } else {
+      check = co_await check_schema_version(connection);
+    }
+    if (stopping) break;
+    if (check.status == schema_check::state::current) {
+      if (!last_problem.empty()) spdlog::info("PostgreSQL answers again; schema is current");
+      connection.close();
+      co_return startup::ready;
+    }
+    if (check.status != schema_check::state::unavailable) {
+      spdlog::error("{}", check.message);
+      connection.close();
+      co_return startup::refused;
+    }
+    if (check.message != last_problem) {
+      spdlog::warn("{}; retrying until it answers", check.message);
+      last_problem = check.message;
+    }
+    connection.close();
+    if (stopping) break;
+    retry.expires_after(delays.next());
+    co_await retry.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  co_return startup::stopped;
+}
+
 }  // namespace
 
 int run_service(const run_config& config) {
@@ -36,11 +84,21 @@ int run_service(const run_config& config) {
   int exit_code = 0;
   int running = pipeline::kLoops;
   bool stopping = false;
+  bool started = false;
+  pg::connection startup_connection(io.get_executor());
+  asio::steady_timer startup_retry(io);
 
   // Stop claiming, let in-flight work finish, and exit anyway at the deadline.
   const auto begin_shutdown = [&](const std::string& why) {
     if (stopping) return;
     stopping = true;
+    if (!started) {
+      // Still waiting for PostgreSQL: nothing is in flight.
+      spdlog::info("{}: stopping before start", why);
+      startup_retry.cancel();
+      startup_connection.close();
+      return;
+    }
     spdlog::info("{}: stopping, finishing in-flight work (deadline {} ms)", why,
                  config.shutdown_timeout.count());
     daemon.stop();
@@ -83,9 +141,27 @@ int run_service(const run_config& config) {
       };
   signals.async_wait(on_signal);
 
-  spdlog::info("outboxd {} running: poll interval {} ms, batch size {}", OUTBOXD_VERSION,
-               config.poll_interval.count(), config.batch_size);
-  daemon.start(finished);
+  asio::co_spawn(io, check_schema_at_start(startup_connection, startup_retry, config, stopping),
+                 [&](std::exception_ptr error, startup outcome) {
+                   if (error) {
+                     try {
+                       std::rethrow_exception(error);
+                     } catch (const std::exception& e) {
+                       spdlog::critical("schema check failed unexpectedly: {}", e.what());
+                     }
+                     outcome = startup::refused;
+                   }
+                   if (outcome == startup::ready && !stopping) {
+                     started = true;
+                     spdlog::info("outboxd {} running: poll interval {} ms, batch size {}",
+                                  OUTBOXD_VERSION, config.poll_interval.count(), config.batch_size);
+                     daemon.start(finished);
+                     return;
+                   }
+                   if (outcome == startup::refused) exit_code = 1;
+                   stopping = true;
+                   signals.cancel();
+                 });
   io.run();
   daemon.client().close_idle();
   spdlog::info("outboxd stopped");

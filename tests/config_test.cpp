@@ -111,6 +111,22 @@ TEST(config, unknown_options_and_log_levels_are_refused) {
   EXPECT_THROW(parse_migrate_config({"--database-url", "x", "--iam-schema", ""}), config_error);
 }
 
+TEST(config, migrate_waits_and_deadlines_have_safe_defaults_and_can_be_set) {
+  const auto defaults = parse_migrate_config({"--database-url", "x"});
+  EXPECT_EQ(defaults.lock_wait, 60s);
+  EXPECT_EQ(defaults.lock_timeout, 5s);
+  EXPECT_EQ(defaults.migrate_timeout, 1h);
+  const auto set = parse_migrate_config({"--database-url", "x", "--lock-wait", "2s",
+                                         "--lock-timeout", "250ms", "--migrate-timeout", "10m"});
+  EXPECT_EQ(set.lock_wait, 2s);
+  EXPECT_EQ(set.lock_timeout, 250ms);
+  EXPECT_EQ(set.migrate_timeout, 10min);
+  EXPECT_THROW(parse_migrate_config({"--database-url", "x", "--lock-timeout", "0ms"}),
+               config_error);
+  EXPECT_THROW(parse_migrate_config({"--database-url", "x", "--migrate-timeout", "500ms"}),
+               config_error);
+}
+
 TEST(config, allowed_destination_ranges_come_from_flags_or_the_environment) {
   const auto allows = [](const run_config& c, const char* address) {
     return c.delivery.http.addresses.permits(boost::asio::ip::make_address(address));

@@ -184,7 +184,8 @@ asio::awaitable<outcome> connection::execute(std::string_view sql, std::span<con
   co_return co_await flush_and_collect(query_deadline());
 }
 
-asio::awaitable<outcome> connection::execute_script(std::string_view sql) {
+asio::awaitable<outcome> connection::execute_script(std::string_view sql,
+                                                    std::optional<clock::time_point> deadline) {
   if (!is_open()) {
     co_return outcome{.error = errc::connection_lost, .message = "not connected"};
   }
@@ -193,7 +194,7 @@ asio::awaitable<outcome> connection::execute_script(std::string_view sql) {
     const auto message = trimmed(PQerrorMessage(conn_));
     co_return outcome{.error = fail(errc::connection_lost, message), .message = message};
   }
-  co_return co_await flush_and_collect(query_deadline());
+  co_return co_await flush_and_collect(deadline.value_or(query_deadline()));
 }
 
 asio::awaitable<outcome> connection::flush_and_collect(clock::time_point deadline) {
@@ -246,6 +247,8 @@ asio::awaitable<outcome> connection::flush_and_collect(clock::time_point deadlin
             out.message = trimmed(PQresultErrorMessage(raw));
             const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
             out.sqlstate = state ? state : "";
+            const char* primary = PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY);
+            out.primary = primary ? primary : "";
             out.rows = result{};
           }
           break;

@@ -54,6 +54,9 @@ struct migrate_config {
   std::string adapter = "ferriskey";
   std::string adapter_file;  // wins over adapter when set
   std::string iam_schema = "public";
+  std::chrono::milliseconds lock_wait{60'000};   // for another migrate holding the lock
+  std::chrono::milliseconds lock_timeout{5000};  // of each DDL statement
+  std::chrono::milliseconds migrate_timeout{std::chrono::hours(1)};
   std::string log_level = "info";
 };
 

@@ -1,21 +1,36 @@
 -- Subscriber resolution for FerrisKey (see docs/architecture.md, "Adapters").
 --
--- outboxd reads subscriptions only through outboxd.subscriptions. This file defines that view over
--- FerrisKey's own tables, which outboxd never alters. `outboxd migrate` runs it with search_path
--- set to the IAM's schema (--iam-schema, default public), so the table names below are left
--- unqualified on purpose: PostgreSQL binds them to that schema when the view is created.
+-- outboxd reads subscriptions only through the function outboxd.subscriptions(). This file
+-- defines it over FerrisKey's own tables, which outboxd never alters. `outboxd migrate` replaces
+-- @iam_schema@ with the quoted name of the IAM's schema (--iam-schema, default public) and runs
+-- the file in the transaction that applies the migrations.
 --
--- Another IAM needs only another file that defines the same columns.
+-- Rules for an adapter, so the IAM's own migrations are never blocked and the planner still
+-- optimises through it:
+-- - a string body ($$ ... $$), not BEGIN ATOMIC: a string body records no dependency on the
+--   IAM's tables or columns, so the IAM can alter, drop and re-create them; while they are gone,
+--   dispatch pauses and resumes by itself;
+-- - inlinable: LANGUAGE sql, STABLE, one SELECT, no SET clause, not STRICT, not SECURITY DEFINER;
+-- - every IAM table qualified with @iam_schema@ (an inlined body runs under the caller's
+--   search_path).
+-- `outboxd migrate` creates it with check_function_bodies on, so a missing table fails the whole
+-- migration and leaves the database as it was.
+--
+-- Another IAM needs only another file that defines the same function with the same columns.
 
-CREATE OR REPLACE VIEW outboxd.subscriptions AS
+CREATE OR REPLACE FUNCTION outboxd.subscriptions()
+RETURNS TABLE (webhook_id uuid, realm_id uuid, event text, url text, headers jsonb, secret text)
+LANGUAGE sql STABLE
+AS $$
 SELECT w.id                AS webhook_id,
        w.realm_id          AS realm_id,
        s.event             AS event,
        w.endpoint::text    AS url,
        w.headers           AS headers,
        w.secret            AS secret
-FROM webhooks AS w
+FROM @iam_schema@.webhooks AS w
 -- FerrisKey does not make (webhook_id, name) unique: a webhook subscribed twice to one event
 -- must still get one delivery.
-JOIN (SELECT DISTINCT webhook_id, name::text AS event FROM webhook_subscribers) AS s
-  ON s.webhook_id = w.id;
+JOIN (SELECT DISTINCT webhook_id, name::text AS event FROM @iam_schema@.webhook_subscribers) AS s
+  ON s.webhook_id = w.id
+$$;

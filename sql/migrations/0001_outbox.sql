@@ -49,6 +49,12 @@ CREATE INDEX events_dispatched_at ON outboxd.events (dispatched_at);
 -- One row per (event, webhook): the unique constraint is the exactly-once guarantee of fan-out.
 CREATE TABLE outboxd.deliveries (
     id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- The message id receivers dedupe on: webhook-id and x-ferriskey-delivery-id, the same on
+    -- every attempt of one delivery. A UUID rather than the row id, so ids never repeat across
+    -- databases. It was first added by 0002, but 0001 and 0002 were only ever released together
+    -- (no database stops at version 1), so it lives here: added later, its volatile default would
+    -- rewrite a populated table under an exclusive lock.
+    message_id      uuid        NOT NULL DEFAULT gen_random_uuid(),
     event_id        bigint      NOT NULL REFERENCES outboxd.events (id) ON DELETE CASCADE,
     webhook_id      uuid        NOT NULL,
     status          text        NOT NULL DEFAULT 'pending'

@@ -1,8 +1,7 @@
 -- outboxd schema, version 2: what the delivery engine needs.
 
--- The message id receivers dedupe on: webhook-id and x-ferriskey-delivery-id, the same on every
--- attempt of one delivery. A UUID rather than the row id, so ids never repeat across databases.
-ALTER TABLE outboxd.deliveries ADD COLUMN message_id uuid NOT NULL DEFAULT gen_random_uuid();
+-- outboxd.deliveries.message_id is created by 0001: the two were only ever released together, and
+-- adding the column here (a volatile default) would rewrite the table under an exclusive lock.
 
 -- A human-readable detail beside the machine-readable error_code (never a secret or a header value).
 ALTER TABLE outboxd.attempts ADD COLUMN error_detail text;

@@ -44,6 +44,7 @@ struct outcome {
   std::error_code error;
   std::string message;   // libpq's or the server's message; never contains the DSN
   std::string sqlstate;  // five characters when the server reported an error
+  std::string primary;   // the server's primary message alone (no DETAIL, which may hold data)
   result rows;
 
   explicit operator bool() const { return !error; }
@@ -81,8 +82,11 @@ class connection {
     co_return co_await execute(sql, std::span<const param>(values));
   }
 
-  // Several statements in one string (simple protocol), as a migration file holds them.
-  boost::asio::awaitable<outcome> execute_script(std::string_view sql);
+  // Several statements in one string (simple protocol), as a migration file holds them. The
+  // client-side deadline defaults to the statement timeout's; a session that turned its
+  // statement_timeout off (migrations) passes its own.
+  boost::asio::awaitable<outcome> execute_script(std::string_view sql,
+                                                 std::optional<clock::time_point> deadline = {});
 
   // For LISTEN: waits until the server sends something or the deadline passes (errc::timeout,
   // the session stays open), then reads it. Notifications are then taken one by one.
