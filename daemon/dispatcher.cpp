@@ -77,7 +77,11 @@ asio::awaitable<bool> dispatcher::drain() {
   for (;;) {
     const auto batch = co_await dispatch_batch();
     if (batch.error) {
-      if (!stopping_) spdlog::warn("dispatcher: batch failed: {}", batch.message);
+      // A connection failure is the outage log's to report (pg/outage_log.hpp); a statement
+      // error is this loop's own.
+      const auto level =
+          pg::is_connection_error(batch.error) ? spdlog::level::debug : spdlog::level::warn;
+      if (!stopping_) spdlog::log(level, "dispatcher: batch failed: {}", batch.message);
       co_return false;
     }
     backoff_.reset();
