@@ -32,7 +32,7 @@ bool outage_log::failed(std::string_view component, std::string_view message) {
   if (at < next_line_at_) return false;
   const auto seconds = std::chrono::duration<double>(at - *started_).count();
   logger.warn(
-      "PostgreSQL unreachable ({}): {}; {} failed attempts since the last report, "
+      "PostgreSQL unreachable ({}): {}; failed attempts since the last report: {}, "
       "unreachable for {:.1f} s; retrying",
       component, message, unreported_, seconds);
   unreported_ = 0;
