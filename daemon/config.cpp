@@ -338,11 +338,13 @@ std::string describe(po::options_description options) {
 
 }  // namespace
 
-pg::connection_options database_config::connection(std::string application_name) const {
+pg::connection_options database_config::connection(std::string application_name,
+                                                   std::shared_ptr<pg::outage_log> outage) const {
   return {.url = url,
           .application_name = std::move(application_name),
           .connect_timeout = connect_timeout,
-          .statement_timeout = statement_timeout};
+          .statement_timeout = statement_timeout,
+          .outage = std::move(outage)};
 }
 
 milliseconds parse_duration(std::string_view text, std::string_view setting) {

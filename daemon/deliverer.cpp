@@ -63,7 +63,10 @@ asio::awaitable<void> deliverer::run() {
     auto claimed = co_await store_.claim(limit);
     if (claimed.error) {
       if (stopping_) break;
-      spdlog::warn("deliverer: claim failed: {}", claimed.message);
+      // A connection failure is the outage log's to report (pg/outage_log.hpp).
+      const auto level =
+          pg::is_connection_error(claimed.error) ? spdlog::level::debug : spdlog::level::warn;
+      spdlog::log(level, "deliverer: claim failed: {}", claimed.message);
       retry_timer_.expires_after(backoff_.next());
       co_await retry_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;

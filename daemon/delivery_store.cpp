@@ -391,7 +391,8 @@ void delivery_store::abandon_expired_outcomes() {
 asio::awaitable<bool> delivery_store::flush() {
   const auto ec = co_await write_connection_.ensure_connected(options_.database);
   if (ec) {
-    spdlog::warn("delivery store: cannot connect: {}", write_connection_.last_error());
+    // The outage log reports connect failures (pg/outage_log.hpp).
+    spdlog::debug("delivery store: cannot connect: {}", write_connection_.last_error());
     co_return false;
   }
   // Outcomes first: a 410's own delivery is then 'dead' before its siblings are cancelled.

@@ -125,6 +125,12 @@ asio::awaitable<bool> dispatcher::drain() {
 // IAM table may stay dropped for minutes.
 void dispatcher::note_failure(const dispatch_result& batch) {
   ++batch_failures_;
+  // A lost or refused connection is the outage log's to report (pg/outage_log.hpp), once for
+  // every component; a statement error is this loop's own.
+  if (pg::is_connection_error(batch.error)) {
+    spdlog::debug("dispatcher: batch failed: {}", batch.message);
+    return;
+  }
   const std::lock_guard lock(last_error_mutex_);
   if (batch.message == last_error_) return;
   last_error_ = batch.message;

@@ -27,8 +27,10 @@ pipeline::pipeline(asio::any_io_executor executor, const run_config& config)
     : executor_(executor),
       outbox_ready_(executor),
       deliveries_ready_(executor),
+      outage_(std::make_shared<pg::outage_log>(
+          pg::outage_log_options{.first_interval = config.reconnect.initial})),
       listener_(executor,
-                {.database = config.database.connection("outboxd listener"),
+                {.database = config.database.connection("outboxd listener", outage_),
                  .reconnect = config.reconnect},
                 [this] {
                   // Another replica may be creating deliveries for these events right now.
@@ -36,13 +38,13 @@ pipeline::pipeline(asio::any_io_executor executor, const run_config& config)
                   deliveries_ready_.notify();
                 }),
       dispatcher_(executor,
-                  {.database = config.database.connection("outboxd dispatcher"),
+                  {.database = config.database.connection("outboxd dispatcher", outage_),
                    .batch_size = config.batch_size,
                    .poll_interval = config.poll_interval,
                    .reconnect = config.reconnect,
                    .on_deliveries_created = [this] { deliveries_ready_.notify(); }},
                   outbox_ready_),
-      store_(executor, {.database = config.database.connection("outboxd delivery"),
+      store_(executor, {.database = config.database.connection("outboxd delivery", outage_),
                         .instance_id = config.delivery.instance_id,
                         .lease = config.delivery.lease,
                         .max_expired_attempts = config.delivery.max_expired_attempts,

@@ -5,7 +5,11 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <initializer_list>
 #include <string>
+#include <string_view>
+
+#include "outboxd/pg/outage_log.hpp"
 
 namespace outboxd::pg {
 namespace asio = boost::asio;
@@ -14,10 +18,77 @@ using namespace std::chrono_literals;
 namespace {
 
 
-std::string trimmed(const char* message) {
-  std::string text = message ? message : "";
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+// Messages end up in log lines and in outcome.message: one line each, bounded.
+constexpr std::size_t kMaxMessageBytes = 512;
+
+// Cuts to at most `limit` bytes without splitting a UTF-8 sequence.
+std::string bounded(std::string text, std::size_t limit = kMaxMessageBytes) {
+  if (text.size() <= limit) return text;
+  std::size_t cut = limit - 3;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  text.resize(cut);
+  text += "...";
   return text;
+}
+
+bool starts_with_any(std::string_view line, std::initializer_list<std::string_view> prefixes) {
+  for (const auto prefix : prefixes) {
+    if (line.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+// libpq's messages span several lines ("...failed: Connection refused\n\tIs the server
+// running...?\n") and, when they relay a server error, carry its DETAIL and CONTEXT lines, which
+// can quote row data ("Failing row contains (...)"). Those lines are dropped; the rest is joined
+// with "; ", other control characters become spaces, and the result is bounded.
+std::string one_line(const char* message) {
+  const std::string_view text = message ? message : "";
+  std::string out;
+  std::size_t begin = 0;
+  while (begin <= text.size()) {
+    auto end = text.find('\n', begin);
+    if (end == std::string_view::npos) end = text.size();
+    auto line = text.substr(begin, end - begin);
+    begin = end + 1;
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) {
+      line.remove_suffix(1);
+    }
+    if (line.empty() || line.find_first_not_of('^') == std::string_view::npos) continue;
+    if (starts_with_any(line, {"DETAIL:", "CONTEXT:", "QUERY:", "LINE ", "WHERE:"})) continue;
+    if (!out.empty()) out += "; ";
+    out += line;
+    if (out.size() > kMaxMessageBytes) break;
+  }
+  for (auto& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return bounded(std::move(out));
+}
+
+// A statement error from the result's fields: "ERROR: <primary message> (SQLSTATE 23502)". The
+// primary message names the problem and the constraint, column or type; DETAIL ("Key (id)=(42)
+// already exists", "Failing row contains (...)") and CONTEXT can quote row data and are left out.
+std::string statement_error(const PGresult* raw) {
+  const char* primary = PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY);
+  // A result libpq made up itself (out of memory, lost protocol sync) has no fields.
+  if (!primary) return one_line(PQresultErrorMessage(raw));
+  const char* severity = PQresultErrorField(raw, PG_DIAG_SEVERITY_NONLOCALIZED);
+  if (!severity) severity = PQresultErrorField(raw, PG_DIAG_SEVERITY);
+  const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+  std::string text = primary;
+  // A data exception's primary message ends by quoting the rejected input, which is event or row
+  // data: 'invalid input syntax for type uuid: "..."'. Keep what names the problem.
+  if (state && std::string_view(state).starts_with("22")) {
+    const auto quote = text.find(": \"");
+    if (quote != std::string::npos) text.resize(quote);
+  }
+  std::string out = severity ? std::string(severity) + ": " : std::string();
+  out += one_line(text.c_str());
+  out = bounded(std::move(out), kMaxMessageBytes - 20);
+  if (state) out += std::string(" (SQLSTATE ") + state + ")";
+  return out;
 }
 
 }  // namespace
@@ -86,6 +157,19 @@ asio::awaitable<std::error_code> connection::wait_socket(wait_type what,
 }
 
 asio::awaitable<std::error_code> connection::connect(const connection_options& options) {
+  const auto ec = co_await open_session(options);
+  // closed: shut down locally while connecting, which says nothing about the server.
+  if (options_.outage && ec != errc::closed) {
+    if (ec) {
+      options_.outage->failed(options_.application_name, last_error_);
+    } else {
+      options_.outage->recovered();
+    }
+  }
+  co_return ec;
+}
+
+asio::awaitable<std::error_code> connection::open_session(const connection_options& options) {
   close();
   options_ = options;
   last_error_.clear();
@@ -110,14 +194,14 @@ asio::awaitable<std::error_code> connection::connect(const connection_options& o
   conn_ = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
   if (!conn_) co_return fail(errc::connect_failed, "out of memory");
   if (PQstatus(conn_) == CONNECTION_BAD) {
-    co_return fail(errc::connect_failed, trimmed(PQerrorMessage(conn_)));
+    co_return fail(errc::connect_failed, one_line(PQerrorMessage(conn_)));
   }
 
   for (;;) {
     const auto state = PQconnectPoll(conn_);
     if (state == PGRES_POLLING_OK) break;
     if (state == PGRES_POLLING_FAILED) {
-      co_return fail(errc::connect_failed, trimmed(PQerrorMessage(conn_)));
+      co_return fail(errc::connect_failed, one_line(PQerrorMessage(conn_)));
     }
     // libpq may move to another socket between polls (several hosts or addresses), so the
     // descriptor is wrapped afresh each time.
@@ -129,16 +213,16 @@ asio::awaitable<std::error_code> connection::connect(const connection_options& o
       if (ec == errc::closed) co_return ec;
       co_return fail(errc::connect_failed, ec == errc::timeout
                                                ? "timed out connecting to PostgreSQL"
-                                               : trimmed(PQerrorMessage(conn_)));
+                                               : one_line(PQerrorMessage(conn_)));
     }
   }
 
   // Server notices ("schema already exists, skipping") are for debugging, not for stderr.
   PQsetNoticeProcessor(
-      conn_, [](void*, const char* message) { spdlog::debug("postgres: {}", trimmed(message)); },
+      conn_, [](void*, const char* message) { spdlog::debug("postgres: {}", one_line(message)); },
       nullptr);
   if (PQsetnonblocking(conn_, 1) != 0) {
-    co_return fail(errc::connect_failed, trimmed(PQerrorMessage(conn_)));
+    co_return fail(errc::connect_failed, one_line(PQerrorMessage(conn_)));
   }
   attach_socket();
 
@@ -178,7 +262,7 @@ asio::awaitable<outcome> connection::execute(std::string_view sql, std::span<con
   }
   if (!PQsendQueryParams(conn_, statement.c_str(), static_cast<int>(values.size()), nullptr,
                          values.data(), nullptr, nullptr, 0)) {
-    const auto message = trimmed(PQerrorMessage(conn_));
+    const auto message = one_line(PQerrorMessage(conn_));
     co_return outcome{.error = fail(errc::connection_lost, message), .message = message};
   }
   co_return co_await flush_and_collect(query_deadline());
@@ -191,7 +275,7 @@ asio::awaitable<outcome> connection::execute_script(std::string_view sql,
   }
   const std::string script(sql);
   if (!PQsendQuery(conn_, script.c_str())) {
-    const auto message = trimmed(PQerrorMessage(conn_));
+    const auto message = one_line(PQerrorMessage(conn_));
     co_return outcome{.error = fail(errc::connection_lost, message), .message = message};
   }
   co_return co_await flush_and_collect(deadline.value_or(query_deadline()));
@@ -203,7 +287,7 @@ asio::awaitable<outcome> connection::flush_and_collect(clock::time_point deadlin
   const auto lost = [&](std::error_code code) {
     std::string message = code == errc::timeout
                               ? "statement did not finish before the client deadline"
-                              : trimmed(conn_ ? PQerrorMessage(conn_) : "connection closed");
+                              : one_line(conn_ ? PQerrorMessage(conn_) : "connection closed");
     if (code != errc::closed) fail(static_cast<errc>(code.value()), message);
     return outcome{.error = code, .message = std::move(message)};
   };
@@ -227,7 +311,7 @@ asio::awaitable<outcome> connection::flush_and_collect(clock::time_point deadlin
         // The query is over. A FATAL error (pg_terminate_backend, server shutdown) arrives as a
         // result and then the session is gone: report that as a lost connection.
         if (PQstatus(conn_) == CONNECTION_BAD) {
-          const auto message = out.message.empty() ? trimmed(PQerrorMessage(conn_)) : out.message;
+          const auto message = out.message.empty() ? one_line(PQerrorMessage(conn_)) : out.message;
           fail(errc::connection_lost, message);
           co_return outcome{
               .error = errc::connection_lost, .message = message, .sqlstate = out.sqlstate};
@@ -244,7 +328,7 @@ asio::awaitable<outcome> connection::flush_and_collect(clock::time_point deadlin
         default:
           if (!out.error) {
             out.error = errc::query_failed;
-            out.message = trimmed(PQresultErrorMessage(raw));
+            out.message = statement_error(raw);
             const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
             out.sqlstate = state ? state : "";
             const char* primary = PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY);
@@ -269,10 +353,10 @@ asio::awaitable<std::error_code> connection::wait_for_input(clock::time_point de
   const auto ec = co_await wait_socket(asio::posix::descriptor_base::wait_read, deadline);
   if (ec) {
     if (ec == errc::timeout || ec == errc::closed) co_return ec;
-    co_return fail(errc::connection_lost, trimmed(PQerrorMessage(conn_)));
+    co_return fail(errc::connection_lost, one_line(PQerrorMessage(conn_)));
   }
   if (!PQconsumeInput(conn_) || PQstatus(conn_) == CONNECTION_BAD) {
-    co_return fail(errc::connection_lost, trimmed(PQerrorMessage(conn_)));
+    co_return fail(errc::connection_lost, one_line(PQerrorMessage(conn_)));
   }
   co_return std::error_code{};
 }

@@ -34,4 +34,9 @@ const std::error_category& error_category() {
 
 std::error_code make_error_code(errc e) { return {static_cast<int>(e), error_category()}; }
 
+bool is_connection_error(std::error_code ec) {
+  return ec == errc::connect_failed || ec == errc::connection_lost || ec == errc::timeout ||
+         ec == errc::closed;
+}
+
 }  // namespace outboxd::pg

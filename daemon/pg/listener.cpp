@@ -28,7 +28,7 @@ asio::awaitable<void> listener::run() {
     if (started) co_await listen_until_lost();
     if (stopping_) break;
     const auto delay = backoff_.next();
-    spdlog::info("listener: reconnecting in {} ms", delay.count());
+    spdlog::debug("listener: reconnecting in {} ms", delay.count());
     retry_timer_.expires_after(delay);
     co_await retry_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -38,13 +38,16 @@ asio::awaitable<void> listener::run() {
 asio::awaitable<bool> listener::start_session() {
   const auto connect_error = co_await connection_.connect(options_.database);
   if (connect_error) {
-    if (!stopping_) spdlog::warn("listener: cannot connect: {}", connection_.last_error());
+    // The outage log reports connect failures (outage_log.hpp).
+    if (!stopping_) spdlog::debug("listener: cannot connect: {}", connection_.last_error());
     co_return false;
   }
   const auto statement = "LISTEN " + connection_.quote_identifier(options_.channel);
   const auto listen = co_await connection_.execute_script(statement);
   if (!listen) {
-    if (!stopping_) spdlog::warn("listener: LISTEN failed: {}", listen.message);
+    const auto level =
+        is_connection_error(listen.error) ? spdlog::level::debug : spdlog::level::warn;
+    if (!stopping_) spdlog::log(level, "listener: LISTEN failed: {}", listen.message);
     connection_.close();
     co_return false;
   }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -26,7 +27,9 @@ struct database_config {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds statement_timeout{30'000};
 
-  pg::connection_options connection(std::string application_name) const;
+  // Every session of one daemon shares `outage`, so an outage is reported once for all of them.
+  pg::connection_options connection(std::string application_name,
+                                    std::shared_ptr<pg::outage_log> outage = nullptr) const;
 };
 
 // How deliveries are sent: HTTP, retries, limits.

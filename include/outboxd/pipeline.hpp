@@ -3,6 +3,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <string_view>
 
 #include "outboxd/config.hpp"
@@ -11,6 +12,7 @@
 #include "outboxd/dispatcher.hpp"
 #include "outboxd/http/client.hpp"
 #include "outboxd/pg/listener.hpp"
+#include "outboxd/pg/outage_log.hpp"
 #include "outboxd/retry_policy.hpp"
 #include "outboxd/wake_signal.hpp"
 
@@ -42,6 +44,8 @@ class pipeline {
   boost::asio::any_io_executor executor_;
   wake_signal outbox_ready_;
   wake_signal deliveries_ready_;
+  // Shared by every session below: one voice when PostgreSQL is away.
+  std::shared_ptr<pg::outage_log> outage_;
   pg::listener listener_;
   dispatcher dispatcher_;
   delivery_store store_;

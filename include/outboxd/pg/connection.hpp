@@ -22,6 +22,8 @@ struct pg_conn;  // libpq's PGconn
 
 namespace outboxd::pg {
 
+class outage_log;
+
 using clock = std::chrono::steady_clock;
 using param = std::optional<std::string_view>;  // nullopt is SQL NULL
 
@@ -37,12 +39,17 @@ struct connection_options {
   // Applied to the session (SET statement_timeout) and, with a little slack, as our own
   // client-side deadline on every query, so no statement can hang the daemon.
   std::chrono::milliseconds statement_timeout{30000};
+  // Told of every connect attempt's result, so one component speaks for all the daemon's
+  // sessions when PostgreSQL is away (see outage_log.hpp). Null: nothing is reported.
+  std::shared_ptr<outage_log> outage;
 };
 
 // The outcome of one statement: an error code with the server's words, or the last result.
 struct outcome {
   std::error_code error;
-  std::string message;   // libpq's or the server's message; never contains the DSN
+  // One line, at most ~512 bytes, never the DSN. For a statement error: severity, the server's
+  // primary message and the SQLSTATE, never DETAIL or CONTEXT (they can quote row data).
+  std::string message;
   std::string sqlstate;  // five characters when the server reported an error
   std::string primary;   // the server's primary message alone (no DETAIL, which may hold data)
   result rows;
@@ -65,7 +72,8 @@ class connection {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  // Opens the session and applies the session settings. On failure, last_error() says why.
+  // Opens the session and applies the session settings. On failure, last_error() says why (one
+  // line). Reports the result to options.outage when set.
   boost::asio::awaitable<std::error_code> connect(const connection_options& options);
 
   // connect() unless the session is already open: what an owner calls before each unit of work.
@@ -105,6 +113,7 @@ class connection {
  private:
   using wait_type = boost::asio::posix::descriptor_base::wait_type;
 
+  boost::asio::awaitable<std::error_code> open_session(const connection_options& options);
   boost::asio::awaitable<std::error_code> wait_socket(wait_type what, clock::time_point deadline);
   boost::asio::awaitable<outcome> flush_and_collect(clock::time_point deadline);
   void attach_socket();

@@ -17,6 +17,10 @@ enum class errc {
 const std::error_category& error_category();
 std::error_code make_error_code(errc e);
 
+// The session, not the statement, failed (connect_failed, connection_lost, timeout, closed):
+// retrying on a new session is the cure, and outage_log already tells operators about it.
+bool is_connection_error(std::error_code ec);
+
 }  // namespace outboxd::pg
 
 template <>
