@@ -344,6 +344,7 @@ pg::connection_options database_config::connection(std::string application_name,
           .application_name = std::move(application_name),
           .connect_timeout = connect_timeout,
           .statement_timeout = statement_timeout,
+          .lock_timeout = pg::kDaemonLockTimeout,
           .outage = std::move(outage)};
 }
 

@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <unordered_map>
 
 #include "outboxd/json_text.hpp"
@@ -92,8 +93,7 @@ void deliverer::accept(std::vector<claimed_delivery> claimed) {
   for (auto& delivery : claimed) {
     if (delivery.crash_looped) {
       // The claim already made it dead and recorded why; there is nothing to send.
-      spdlog::warn("delivery {} to webhook {} is dead: crash_loop (its lease kept expiring)",
-                   delivery.id, delivery.webhook_id);
+      warn_operator(delivery, "crash_loop", "its lease kept expiring without an outcome");
       continue;
     }
     if (!delivery.webhook_found) {
@@ -118,7 +118,7 @@ void deliverer::accept(std::vector<claimed_delivery> claimed) {
       record.error_code = "invalid_url";
       record.error_detail = "the webhook's endpoint is not an http(s) URL";
       settle(record, delivery.try_number, 0, std::nullopt);
-      store_.record(std::move(record));
+      record_outcome(delivery, std::move(record));
       continue;
     }
     auto& body = bodies[delivery.event_id];
@@ -178,7 +178,7 @@ asio::awaitable<void> deliverer::attempt(work item) {
       record.error_detail = e.what();
       settle(record, item.delivery.try_number, 0, std::nullopt);
     }
-    store_.record(std::move(record));
+    record_outcome(item.delivery, std::move(record));
   }
   actions next;
   scheduler_.finish(item.endpoint, item.breaker_trial, signal, steady_clock::now(), next);
@@ -258,8 +258,6 @@ void deliverer::settle(attempt_record& record, int try_number, int status_code,
       break;
     case retry_decision::next::dead:
       record.next = attempt_record::next_status::dead;
-      spdlog::warn("delivery {} is dead after attempt {} ({})", record.delivery_id, record.attempt,
-                   status_code ? std::to_string(status_code) : record.error_code);
       break;
   }
 }
@@ -270,7 +268,39 @@ void deliverer::finish_unsent(const claimed_delivery& delivery, std::string erro
   record.error_code = std::move(error_code);
   record.error_detail = std::move(error_detail);
   record.next = next;
+  record_outcome(delivery, std::move(record));
+}
+
+void deliverer::record_outcome(const claimed_delivery& delivery, attempt_record record) {
+  // What only an operator can fix (the webhook's row, the allow-list, the payload) or what ends a
+  // delivery for good is worth a warning; a receiver's ordinary failure that is retried is not.
+  static constexpr std::string_view kActionable[] = {
+      "blocked_address", "invalid_url", "invalid_header", "invalid_secret", "payload_too_large"};
+  const bool actionable = std::find(std::begin(kActionable), std::end(kActionable),
+                                    record.error_code) != std::end(kActionable);
+  if (actionable || record.next == attempt_record::next_status::dead) {
+    const auto what = !record.error_code.empty() ? record.error_code
+                      : record.status_code > 0   ? fmt::format("HTTP {}", record.status_code)
+                                                 : std::string("failed");
+    warn_operator(delivery, what,
+                  record.next == attempt_record::next_status::dead
+                      ? fmt::format("dead after attempt {}", record.attempt)
+                      : fmt::format("attempt {}, retried on schedule", record.attempt));
+  }
   store_.record(std::move(record));
+}
+
+void deliverer::warn_operator(const claimed_delivery& delivery, std::string_view code,
+                              std::string_view what) {
+  // One line per webhook per interval, so a broken webhook with a busy event stream is visible
+  // without drowning the log; the next line says how many were held back.
+  const auto verdict = operator_warnings_.allow(delivery.webhook_id, steady_clock::now());
+  if (!verdict) return;
+  spdlog::warn("webhook {}: delivery {} {}: {}{}", delivery.webhook_id, delivery.id, code, what,
+               verdict.suppressed > 0
+                   ? fmt::format(" ({} more for this webhook since its last warning)",
+                                 verdict.suppressed)
+                   : std::string());
 }
 
 }  // namespace outboxd

@@ -4,7 +4,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <algorithm>
 #include <set>
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "outboxd/message.hpp"
 #include "support/dispatch_once.hpp"
@@ -435,6 +440,48 @@ TEST(delivery, an_outcome_that_cannot_be_stored_is_dropped_and_does_not_block_th
   EXPECT_EQ(daemon.store().queued_writes(), 0u);
   // The teapot's deliveries wait for their lease to end, to be tried again: nothing is lost.
   EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'delivering'"), 3);
+}
+
+TEST(delivery, failures_an_operator_must_fix_are_warned_once_per_webhook_with_their_error_code) {
+  scene s;
+  // Two broken webhooks and a working one; each broken one fails every attempt, quickly retried.
+  const auto bad_url = s.webhook_at(1, "not a url");
+  const auto bad_header = s.webhook(2, "/hook2", kFerrisKeySecret, R"({"X-Bad": "a\nb"})");
+  s.webhook(3, "/hook3");
+  std::ostringstream lines;
+  const auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
+  sink->set_pattern("%l %v");
+  spdlog::default_logger()->sinks().push_back(sink);
+  {
+    running_daemon daemon(quick_retries(s.db.url(), 4));
+    for (int i = 0; i < 5; ++i) s.event();
+    // 5 events x 4 attempts each for both broken webhooks: 40 failures, all of them dead.
+    ASSERT_TRUE(s.eventually_count(
+        "SELECT count(*) FROM outboxd.deliveries WHERE status = 'dead'", 10, 20s));
+    ASSERT_TRUE(s.eventually_count(
+        "SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'", 5));
+  }
+  auto& sinks = spdlog::default_logger()->sinks();
+  sinks.erase(std::find(sinks.begin(), sinks.end(), sink));
+
+  const auto warnings_about = [&](const std::string& webhook) {
+    std::istringstream in(lines.str());
+    std::vector<std::string> found;
+    for (std::string line; std::getline(in, line);) {
+      if (line.starts_with("warning ") && line.find(webhook) != std::string::npos) {
+        found.push_back(line);
+      }
+    }
+    return found;
+  };
+  // Within the minute, one line per webhook: its id and its error code; never its header value.
+  const auto url_lines = warnings_about(bad_url);
+  ASSERT_EQ(url_lines.size(), 1u) << lines.str();
+  EXPECT_NE(url_lines[0].find("invalid_url"), std::string::npos) << url_lines[0];
+  const auto header_lines = warnings_about(bad_header);
+  ASSERT_EQ(header_lines.size(), 1u) << lines.str();
+  EXPECT_NE(header_lines[0].find("invalid_header"), std::string::npos) << header_lines[0];
+  EXPECT_EQ(lines.str().find("a\\nb"), std::string::npos);
 }
 
 }  // namespace

@@ -33,6 +33,12 @@ TEST(listener, a_notification_wakes_the_dispatcher_well_under_the_poll_interval)
   config.poll_interval = kPollInterval;
   running_daemon daemon(config);
   ASSERT_TRUE(eventually([&] { return daemon.listen().listening(); }, 10s));
+  // A warm-up event, so the dispatcher's first drain at start (which needs no wake-up) is over
+  // before the measured ones are committed.
+  insert_event(sql, uuid(1), "user.created");
+  ASSERT_TRUE(eventually([&] { return daemon.dispatch().events_dispatched() == 1; }, 10s));
+  const auto wakeups_before = daemon.dispatch().wakeups_by_signal();
+  const auto notifications_before = daemon.listen().notifications_received();
 
   std::vector<double> latencies_ms;
   for (int i = 0; i < kEvents; ++i) {
@@ -55,8 +61,10 @@ TEST(listener, a_notification_wakes_the_dispatcher_well_under_the_poll_interval)
   RecordProperty("wake_max_ms", std::to_string(max));
   // Every one was woken by the notification: the poll tick was 30 s away.
   EXPECT_LT(max, 1000.0);
-  EXPECT_GE(daemon.dispatch().wakeups_by_signal(), static_cast<std::uint64_t>(kEvents));
-  EXPECT_GE(daemon.listen().notifications_received(), static_cast<std::uint64_t>(kEvents));
+  EXPECT_GE(daemon.dispatch().wakeups_by_signal() - wakeups_before,
+            static_cast<std::uint64_t>(kEvents));
+  EXPECT_GE(daemon.listen().notifications_received() - notifications_before,
+            static_cast<std::uint64_t>(kEvents));
 }
 
 TEST(listener, polling_dispatches_while_the_listen_session_is_gone_and_the_listener_comes_back) {

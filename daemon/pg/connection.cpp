@@ -227,10 +227,12 @@ asio::awaitable<std::error_code> connection::open_session(const connection_optio
   attach_socket();
 
   const auto timeout_ms = std::to_string(options.statement_timeout.count());
+  const auto lock_timeout_ms = std::to_string(options.lock_timeout.count());
   const auto settings = co_await execute(
       "SELECT set_config('statement_timeout', $1, false),"
-      "       set_config('idle_in_transaction_session_timeout', $1, false)",
-      std::string_view(timeout_ms));
+      "       set_config('idle_in_transaction_session_timeout', $1, false),"
+      "       set_config('lock_timeout', $2, false)",
+      std::string_view(timeout_ms), std::string_view(lock_timeout_ms));
   if (!settings) {
     if (settings.error == errc::closed) co_return settings.error;
     co_return fail(errc::connect_failed, settings.message);

@@ -12,6 +12,7 @@
 #include "outboxd/backoff.hpp"
 #include "outboxd/delivery_store.hpp"
 #include "outboxd/http/client.hpp"
+#include "outboxd/log_throttle.hpp"
 #include "outboxd/retry_policy.hpp"
 #include "outboxd/scheduler.hpp"
 #include "outboxd/wake_signal.hpp"
@@ -65,6 +66,10 @@ class deliverer {
   boost::asio::awaitable<void> send(work& item, attempt_record& record, endpoint_signal& signal);
   void finish_unsent(const claimed_delivery& delivery, std::string error_code,
                      std::string error_detail, attempt_record::next_status next);
+  // Queues the outcome; warns an operator (rate-limited per webhook) when they must act.
+  void record_outcome(const claimed_delivery& delivery, attempt_record record);
+  void warn_operator(const claimed_delivery& delivery, std::string_view code,
+                     std::string_view what);
   void settle(attempt_record& record, int try_number, int status_code,
               std::optional<std::chrono::milliseconds> retry_after);
 
@@ -77,6 +82,7 @@ class deliverer {
   wake_signal slot_freed_;
   scheduler<work> scheduler_;
   backoff backoff_;
+  log_throttle operator_warnings_;
   boost::asio::steady_timer retry_timer_;
   bool stopping_ = false;
   std::atomic<std::uint64_t> circuit_openings_{0};

@@ -31,6 +31,7 @@ using param = std::optional<std::string_view>;  // nullopt is SQL NULL
 // ends with the server's clean error and the session survives; the deadline is the backstop for a
 // server that stopped answering at all.
 inline constexpr std::chrono::milliseconds kClientDeadlineSlack{2000};
+inline constexpr std::chrono::milliseconds kDaemonLockTimeout{500};
 
 struct connection_options {
   std::string url;               // libpq connection URI or key=value string; never logged
@@ -39,6 +40,11 @@ struct connection_options {
   // Applied to the session (SET statement_timeout) and, with a little slack, as our own
   // client-side deadline on every query, so no statement can hang the daemon.
   std::chrono::milliseconds statement_timeout{30000};
+  // How long a statement may wait for a lock (0: as long as the statement may run). The daemon's
+  // sessions use kDaemonLockTimeout, below PostgreSQL's default deadlock_timeout (1 s): when the
+  // IAM's own DDL and an outboxd query wait for each other, outboxd's gives up first and is
+  // retried, so the IAM's migration is never the one PostgreSQL cancels.
+  std::chrono::milliseconds lock_timeout{0};
   // Told of every connect attempt's result, so one component speaks for all the daemon's
   // sessions when PostgreSQL is away (see outage_log.hpp). Null: nothing is reported.
   std::shared_ptr<outage_log> outage;
