@@ -291,8 +291,7 @@ delivery_config resolve_delivery(const run_flags& flags) {
   breaker.cooldown = parse_duration(flags.breaker_cooldown, "--circuit-breaker-cooldown");
   out.lease.duration = parse_duration(flags.lease, "--lease");
   out.lease.request_timeout = http.request_timeout;
-  out.max_expired_attempts =
-      parse_count(flags.max_lease_expiries, "--max-lease-expiries", 1, 100);
+  out.max_expired_attempts = parse_count(flags.max_lease_expiries, "--max-lease-expiries", 1, 100);
 
   out.retry.delays = parse_retry_schedule(flags.retry_schedule);
   out.retry.max_attempts = parse_count(flags.max_attempts, "--max-attempts", 1, 100);

@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <unordered_map>
 
 #include "outboxd/json_text.hpp"
@@ -81,7 +81,8 @@ asio::awaitable<void> deliverer::run() {
 
   // Shutdown: what waits unsent goes back to the database as it was; what is in flight finishes
   // (each attempt is bounded by the request timeout).
-  for (const auto& item : scheduler_.drain_waiting()) store_.release(item.delivery, milliseconds(0));
+  for (const auto& item : scheduler_.drain_waiting())
+    store_.release(item.delivery, milliseconds(0));
   while (scheduler_.in_flight() > 0) co_await slot_freed_.wait_for(options_.poll_interval);
 }
 
@@ -296,11 +297,11 @@ void deliverer::warn_operator(const claimed_delivery& delivery, std::string_view
   // without drowning the log; the next line says how many were held back.
   const auto verdict = operator_warnings_.allow(delivery.webhook_id, steady_clock::now());
   if (!verdict) return;
-  spdlog::warn("webhook {}: delivery {} {}: {}{}", delivery.webhook_id, delivery.id, code, what,
-               verdict.suppressed > 0
-                   ? fmt::format(" ({} more for this webhook since its last warning)",
-                                 verdict.suppressed)
-                   : std::string());
+  spdlog::warn(
+      "webhook {}: delivery {} {}: {}{}", delivery.webhook_id, delivery.id, code, what,
+      verdict.suppressed > 0
+          ? fmt::format(" ({} more for this webhook since its last warning)", verdict.suppressed)
+          : std::string());
 }
 
 }  // namespace outboxd

@@ -183,14 +183,13 @@ void append_nullable_string(std::string& json, std::string_view text) {
 
 void append_record_json(std::string& json, const attempt_record& r, steady_clock::time_point now) {
   const auto age = std::chrono::duration_cast<std::chrono::microseconds>(now - r.started);
-  json.append(fmt::format(
-      R"({{"delivery_id":{},"claim_token":{},"attempt_number":{},"age_us":{},)"
-      R"("duration_ms":{},"status_code":{},"succeeded":{},"next_status":"{}",)"
-      R"("next_delay_ms":{},"error_code":)",
-      r.delivery_id, r.claim_token, r.attempt, std::max<std::int64_t>(age.count(), 0),
-      r.duration.count(), r.status_code > 0 ? std::to_string(r.status_code) : "null",
-      r.succeeded, status_name(r.next),
-      std::max<std::int64_t>(r.next_delay.count(), 0)));
+  json.append(fmt::format(R"({{"delivery_id":{},"claim_token":{},"attempt_number":{},"age_us":{},)"
+                          R"("duration_ms":{},"status_code":{},"succeeded":{},"next_status":"{}",)"
+                          R"("next_delay_ms":{},"error_code":)",
+                          r.delivery_id, r.claim_token, r.attempt,
+                          std::max<std::int64_t>(age.count(), 0), r.duration.count(),
+                          r.status_code > 0 ? std::to_string(r.status_code) : "null", r.succeeded,
+                          status_name(r.next), std::max<std::int64_t>(r.next_delay.count(), 0)));
   append_nullable_string(json, r.error_code);
   json.append(R"(,"error_detail":)");
   append_nullable_string(json, r.error_detail);
@@ -399,22 +398,21 @@ asio::awaitable<bool> delivery_store::flush() {
   if (!records_.empty()) {
     std::string json;
     const auto now = steady_clock::now();
-    const auto count = json_batch(records_, batch_limit(), options_.max_write_batch_bytes, json,
-                                  [now](std::string& out, const attempt_record& r) {
-                                    append_record_json(out, r, now);
-                                  });
+    const auto count = json_batch(
+        records_, batch_limit(), options_.max_write_batch_bytes, json,
+        [now](std::string& out, const attempt_record& r) { append_record_json(out, r, now); });
     const auto error = co_await write_records(count, std::move(json));
     if (error) co_return after_failure(error, count, records_, "outcome");
   }
   if (!releases_.empty()) {
     std::string json;
-    const auto count = json_batch(
-        releases_, batch_limit(), options_.max_write_batch_bytes, json,
-        [](std::string& out, const released_delivery& r) {
-          out.append(fmt::format(R"({{"delivery_id":{},"claim_token":{},"delay_ms":{}}})",
-                                 r.delivery_id, r.claim_token,
-                                 std::max<std::int64_t>(r.delay.count(), 0)));
-        });
+    const auto count =
+        json_batch(releases_, batch_limit(), options_.max_write_batch_bytes, json,
+                   [](std::string& out, const released_delivery& r) {
+                     out.append(fmt::format(
+                         R"({{"delivery_id":{},"claim_token":{},"delay_ms":{}}})", r.delivery_id,
+                         r.claim_token, std::max<std::int64_t>(r.delay.count(), 0)));
+                   });
     const auto error = co_await write_releases(count, std::move(json));
     if (error) co_return after_failure(error, count, releases_, "release");
   }

@@ -177,8 +177,8 @@ TEST(config, delivery_settings_are_validated) {
   EXPECT_EQ(defaults.delivery.lease.duration, 60s);
   EXPECT_EQ(defaults.delivery.lease.write_bound, 32s);
   EXPECT_EQ(defaults.delivery.max_expired_attempts, 5);
-  const auto at_bound = with({"--http-request-timeout", "20s", "--statement-timeout", "10s",
-                              "--lease", "37s"});
+  const auto at_bound =
+      with({"--http-request-timeout", "20s", "--statement-timeout", "10s", "--lease", "37s"});
   EXPECT_EQ(at_bound.delivery.lease.duration, 37s);
   EXPECT_EQ(at_bound.delivery.lease.request_timeout, 20s);
   try {

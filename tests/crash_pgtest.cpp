@@ -60,9 +60,10 @@ struct crash_scene {
   bool sessions_gone(std::chrono::milliseconds timeout) {
     return eventually(
         [&] {
-          return count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND application_name IN ('outboxd listener', 'outboxd dispatcher', "
-                       "'outboxd delivery')") == 0;
+          return count(
+                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND application_name IN ('outboxd listener', 'outboxd dispatcher', "
+                     "'outboxd delivery')") == 0;
         },
         timeout, std::chrono::milliseconds(20));
   }
@@ -112,11 +113,12 @@ TEST(crash, sigkill_with_requests_in_flight_loses_nothing_and_records_each_succe
   EXPECT_GE(s.count("SELECT count(*) FROM outboxd.attempts WHERE error_code = 'lease_expired'"),
             in_flight)
       << s.db.sql()
-             .exec("SELECT string_agg(d.id || ':' || d.attempt_count || '/' || d.expired_attempts "
-                   "|| '/' || d.claim_token || '[' || (SELECT string_agg(coalesce(a.error_code, "
-                   "a.status_code::text), ',' ORDER BY a.attempt_number) FROM outboxd.attempts a "
-                   "WHERE a.delivery_id = d.id) || ']', ' ') FROM outboxd.deliveries d "
-                   "WHERE d.attempt_count > 1 OR d.claim_token > 1")
+             .exec(
+                 "SELECT string_agg(d.id || ':' || d.attempt_count || '/' || d.expired_attempts "
+                 "|| '/' || d.claim_token || '[' || (SELECT string_agg(coalesce(a.error_code, "
+                 "a.status_code::text), ',' ORDER BY a.attempt_number) FROM outboxd.attempts a "
+                 "WHERE a.delivery_id = d.id) || ']', ' ') FROM outboxd.deliveries d "
+                 "WHERE d.attempt_count > 1 OR d.claim_token > 1")
              .text(0, 0);
 
   // On the wire: every message arrived; a message that arrived twice carried the same id and body.
@@ -165,8 +167,8 @@ TEST(crash, a_lease_lost_in_a_crash_neither_delays_the_next_retry_nor_counts_tow
                 reaction::ok());
   daemon_process restarted(arguments);
   ASSERT_TRUE(s.all_succeed(kEvents, 40s))
-      << restarted.log() << "\ndead: "
-      << s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'dead'");
+      << restarted.log()
+      << "\ndead: " << s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'dead'");
 
   EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.deliveries "
                     "WHERE attempt_count = 3 AND expired_attempts = 1"),

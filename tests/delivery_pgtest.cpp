@@ -1,15 +1,14 @@
 // The delivery engine end to end: committed events reach a real HTTP receiver on loopback, signed,
 // retried and recorded exactly once, whatever the receiver does.
 #include <gtest/gtest.h>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <algorithm>
-#include <set>
-#include <sstream>
-
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <set>
+#include <sstream>
 
 #include "outboxd/message.hpp"
 #include "support/dispatch_once.hpp"
@@ -456,8 +455,8 @@ TEST(delivery, failures_an_operator_must_fix_are_warned_once_per_webhook_with_th
     running_daemon daemon(quick_retries(s.db.url(), 4));
     for (int i = 0; i < 5; ++i) s.event();
     // 5 events x 4 attempts each for both broken webhooks: 40 failures, all of them dead.
-    ASSERT_TRUE(s.eventually_count(
-        "SELECT count(*) FROM outboxd.deliveries WHERE status = 'dead'", 10, 20s));
+    ASSERT_TRUE(s.eventually_count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'dead'",
+                                   10, 20s));
     ASSERT_TRUE(s.eventually_count(
         "SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'", 5));
   }

@@ -28,9 +28,7 @@ class store_driver {
       : store_(io_.get_executor(),
                {.database = {.url = url, .application_name = "outboxd lease test"},
                 .instance_id = "lease-test",
-                .lease = {.duration = lease,
-                          .request_timeout = 0ms,
-                          .write_bound = 0ms},
+                .lease = {.duration = lease, .request_timeout = 0ms, .write_bound = 0ms},
                 .max_expired_attempts = max_expired_attempts,
                 .max_write_batch_bytes = max_batch_bytes,
                 .reconnect = {.initial = 10ms, .max = 50ms}}) {}
@@ -129,8 +127,7 @@ TEST(lease, a_replayed_release_cannot_undo_a_newer_claim) {
   // The second claim's own outcome still lands.
   driver.store().record(succeeded(second[0]));
   driver.write_all();
-  EXPECT_EQ(s.text("SELECT status || '/' || attempt_count FROM outboxd.deliveries"),
-            "succeeded/1");
+  EXPECT_EQ(s.text("SELECT status || '/' || attempt_count FROM outboxd.deliveries"), "succeeded/1");
 }
 
 TEST(lease, a_stale_outcome_after_the_lease_expired_changes_nothing) {
@@ -167,8 +164,7 @@ TEST(lease, a_stale_outcome_after_the_lease_expired_changes_nothing) {
   driver.store().record(current);
   driver.store().record(current);
   driver.write_all();
-  EXPECT_EQ(s.text("SELECT status || '/' || attempt_count FROM outboxd.deliveries"),
-            "succeeded/2");
+  EXPECT_EQ(s.text("SELECT status || '/' || attempt_count FROM outboxd.deliveries"), "succeeded/2");
   EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts WHERE succeeded"), 1);
   EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.attempts"), 2);
 }

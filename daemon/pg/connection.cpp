@@ -17,7 +17,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
 // Messages end up in log lines and in outcome.message: one line each, bounded.
 constexpr std::size_t kMaxMessageBytes = 512;
 

@@ -36,8 +36,8 @@ struct database_config {
 struct delivery_config {
   http::client_options http;
   retry_options retry;
-  deliverer_options engine;  // claim batch, payload bound, scheduler limits, breaker
-  lease_terms lease;         // how long a claim holds a delivery, and what it must cover
+  deliverer_options engine;      // claim batch, payload bound, scheduler limits, breaker
+  lease_terms lease;             // how long a claim holds a delivery, and what it must cover
   int max_expired_attempts = 5;  // leases that may expire before a delivery is dead (crash_loop)
   std::string instance_id;       // leased_by; default host:pid
 };

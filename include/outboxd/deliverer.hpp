@@ -55,7 +55,7 @@ class deliverer {
     claimed_delivery delivery;
     std::shared_ptr<const std::string> body;
     http::endpoint_url url;
-    std::string endpoint;  // the scheduler's key: scheme, host and port
+    std::string endpoint;        // the scheduler's key: scheme, host and port
     bool breaker_trial = false;  // the half-open circuit's test request
   };
   using actions = scheduler<work>::actions;

@@ -1,5 +1,6 @@
 #include "support/receiver.hpp"
 
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -41,6 +42,10 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// Asio does not mark sockets close-on-exec: without this, a daemon a test forks would inherit the
+// receiver's listening socket and keep its port open after the receiver is gone.
+void close_on_exec(int fd) { ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC); }
 
 // A keep-alive connection with no request in flight is dropped after this long.
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
@@ -538,6 +543,7 @@ void receiver::impl::start() {
   }
   const tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), wanted_port);
   acceptor.open(endpoint.protocol());
+  close_on_exec(acceptor.native_handle());
   acceptor.set_option(asio::socket_base::reuse_address(true));
   acceptor.bind(endpoint);
   acceptor.listen(asio::socket_base::max_listen_connections);
@@ -562,6 +568,7 @@ void receiver::impl::on_accept(beast::error_code ec, tcp::socket socket) {
   if (stopping || ec == asio::error::operation_aborted) return;
   if (!ec) {
     accepted.fetch_add(1);
+    close_on_exec(socket.native_handle());
     beast::error_code ignored;
     // Dribbled bytes must leave one at a time, not wait for Nagle.
     socket.set_option(tcp::no_delay(true), ignored);
