@@ -88,7 +88,7 @@ asio::awaitable<void> deliverer::run() {
 
 void deliverer::accept(std::vector<claimed_delivery> claimed) {
   const auto now = steady_clock::now();
-  // Built once per event, shared by every subscriber's request (BRIEF §3).
+  // Built once per event: every subscriber and every retry gets the same bytes.
   std::unordered_map<std::int64_t, std::shared_ptr<const std::string>> bodies;
   actions next;
   for (auto& delivery : claimed) {

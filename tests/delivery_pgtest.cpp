@@ -76,7 +76,8 @@ TEST(delivery, a_delivery_verifies_under_both_schemes_and_is_recorded_once) {
   EXPECT_EQ(request.headers.at("content-type"), "application/json");
   EXPECT_EQ(request.headers.at("x-tenant"), "acme");
 
-  // The body is exactly BRIEF §3's, with the event's own commit time and data.
+  // The body is exactly {event, timestamp, resource_id, data}, with the event's own commit time
+  // and data.
   const auto row = s.db.sql().exec(
       "SELECT d.message_id::text, "
       "       to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "

@@ -16,7 +16,7 @@ struct event_view {
   std::string_view data;         // the jsonb column's text, verbatim; "null" for SQL NULL
 };
 
-// The body every attempt and every subscriber of one event gets (BRIEF §3):
+// The body every attempt and every subscriber of one event gets:
 //   {"event":…,"timestamp":…,"resource_id":…,"data":…}
 // A pure function of the event, so byte-identical however often it is built.
 std::string build_body(const event_view& event);

@@ -18,7 +18,7 @@
 
 namespace outboxd {
 
-// The road of BRIEF §7, assembled: LISTEN → dispatcher (outbox → deliveries) → deliverer
+// The road, assembled: LISTEN → dispatcher (outbox → deliveries) → deliverer
 // (claim → scheduler → message → HTTP) → delivery store. `outboxd run` and the tests build the
 // daemon through this one class, so they run the same wiring.
 class pipeline {
