@@ -233,13 +233,6 @@ std::string lease_terms::problem() const {
       duration.count(), request_timeout.count(), write_bound.count(), kMargin.count());
 }
 
-bool entry_can_cause(std::string_view sqlstate) {
-  // 22 data exception, 23 integrity constraint, 54 program limit (jsonb or a row too large).
-  // Not P0 (a trigger's RAISE): that is as often a rule about every row (writes refused for
-  // maintenance) as about one, and dropping every outcome of a batch one by one loses them all.
-  return sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("54");
-}
-
 attempt_record attempt_record::of(const claimed_delivery& delivery) {
   return {.delivery_id = delivery.id,
           .claim_token = delivery.claim_token,
@@ -437,7 +430,7 @@ bool delivery_store::after_failure(std::error_code error, std::size_t count, Que
   // Only an error one entry can cause fails the same way however often the batch is retried.
   // Everything else (lost connection, statement timeout, deadlock, a lock) is retried as it is,
   // later.
-  if (error != pg::errc::query_failed || !entry_can_cause(last_sqlstate_)) return false;
+  if (error != pg::errc::query_failed || !pg::is_row_error(last_sqlstate_)) return false;
   // Retried whole, this batch would block every write behind it forever. Go one entry at a time
   // through it, so the others are written and the entry that fails alone is found.
   if (count > 1) {

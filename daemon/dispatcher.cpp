@@ -59,12 +59,6 @@ INSERT INTO outboxd.poison_events
 SELECT id, realm_id, event, resource_id, data, created_at, $2, $3 FROM poisoned
 )sql";
 
-// Errors one row can cause: data exceptions (22), integrity violations (23), program limits such
-// as a value too large (54). Anything else says nothing about a particular row.
-bool caused_by_a_row(std::string_view sqlstate) {
-  return sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("54");
-}
-
 dispatch_result failure(const pg::outcome& out) {
   return {.error = out.error, .message = out.primary.empty() ? out.message : out.primary};
 }
@@ -190,7 +184,7 @@ asio::awaitable<dispatch_result> dispatcher::dispatch_one() {
     if (out) {
       result.events = out.rows.int64(0, 0);
       result.deliveries = out.rows.int64(0, 1);
-    } else if (caused_by_a_row(out.sqlstate)) {
+    } else if (pg::is_row_error(out.sqlstate)) {
       const auto undone = co_await connection_.execute_script("ROLLBACK TO SAVEPOINT fan_out");
       if (!undone) {
         co_await roll_back();
@@ -249,7 +243,7 @@ asio::awaitable<dispatch_result> dispatcher::dispatch_batch() {
       if (events < limit) break;  // the outbox (or its unlocked part) is empty
       continue;
     }
-    if (!caused_by_a_row(out.sqlstate)) {
+    if (!pg::is_row_error(out.sqlstate)) {
       const auto failed = failure(out);
       total.error = failed.error;
       total.message = failed.message;

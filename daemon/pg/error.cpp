@@ -34,6 +34,10 @@ const std::error_category& error_category() {
 
 std::error_code make_error_code(errc e) { return {static_cast<int>(e), error_category()}; }
 
+bool is_row_error(std::string_view sqlstate) {
+  return sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("54");
+}
+
 bool is_connection_error(std::error_code ec) {
   return ec == errc::connect_failed || ec == errc::connection_lost || ec == errc::timeout ||
          ec == errc::closed;

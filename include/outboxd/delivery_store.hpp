@@ -202,10 +202,4 @@ class delivery_store {
   std::string last_sqlstate_;          // of the last failed write
 };
 
-// Could this SQLSTATE be caused by one entry of a batch (bad data, a constraint, a size limit),
-// rather than by the session, the server or a rule about every row (connection, timeout,
-// deadlock, locks, resources, a trigger refusing all writes)? Only then is a failed batch split
-// to find the entry.
-bool entry_can_cause(std::string_view sqlstate);
-
 }  // namespace outboxd

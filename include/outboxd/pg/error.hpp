@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string_view>
 #include <system_error>
 
 namespace outboxd::pg {
@@ -20,6 +21,13 @@ std::error_code make_error_code(errc e);
 // The session, not the statement, failed (connect_failed, connection_lost, timeout, closed):
 // retrying on a new session is the cure, and outage_log already tells operators about it.
 bool is_connection_error(std::error_code ec);
+
+// Could one row of a statement, or one entry of a batch, cause this SQLSTATE: a data exception
+// (22), an integrity violation (23), a program limit such as a value too large (54)? Only then is
+// a failed batch split to find that row. Everything else (connection, timeout, deadlock, locks,
+// resources, an undefined table, a trigger refusing every write) says nothing about a row, and
+// splitting would only set good rows aside.
+bool is_row_error(std::string_view sqlstate);
 
 }  // namespace outboxd::pg
 
