@@ -381,8 +381,7 @@ run_config parse_run_config(const std::vector<std::string>& args) {
   }
   out.shutdown_timeout = parse_duration(flags.shutdown_timeout, "--shutdown-timeout");
   out.delivery = resolve_delivery(flags);
-  // An outcome's write is one statement: its timeout, and the client's slack behind it.
-  out.delivery.lease.write_bound = out.database.statement_timeout + pg::kClientDeadlineSlack;
+  out.delivery.lease.statement_timeout = out.database.statement_timeout;
   if (const auto problem = out.delivery.lease.problem(); !problem.empty()) {
     throw config_error(problem);
   }

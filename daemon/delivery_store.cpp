@@ -230,7 +230,7 @@ std::string lease_terms::problem() const {
       "--lease ({} ms) must be at least --http-request-timeout ({} ms) + the outcome write's "
       "bound ({} ms: --statement-timeout and the client's slack) + {} ms, so that an outcome is "
       "written before its lease runs out and another daemon may send it again",
-      duration.count(), request_timeout.count(), write_bound.count(), kMargin.count());
+      duration.count(), request_timeout.count(), write_bound().count(), kMargin.count());
 }
 
 attempt_record attempt_record::of(const claimed_delivery& delivery) {
@@ -254,7 +254,7 @@ delivery_store::delivery_store(asio::any_io_executor executor, delivery_store_op
 bool delivery_store::may_send(const claimed_delivery& delivery,
                               steady_clock::time_point now) const {
   return delivery.lease_deadline - now >=
-         options_.lease.request_timeout + options_.lease.write_bound;
+         options_.lease.request_timeout + options_.lease.write_bound();
 }
 
 asio::awaitable<void> delivery_store::measure_clock() {

@@ -175,7 +175,7 @@ TEST(config, delivery_settings_are_validated) {
   // The lease must hold a whole request and its outcome's write (statement timeout + 2 s client
   // slack) with 5 s to spare: exactly that is accepted, a millisecond less is not.
   EXPECT_EQ(defaults.delivery.lease.duration, 60s);
-  EXPECT_EQ(defaults.delivery.lease.write_bound, 32s);
+  EXPECT_EQ(defaults.delivery.lease.write_bound(), 32s);
   EXPECT_EQ(defaults.delivery.max_expired_attempts, 5);
   const auto at_bound =
       with({"--http-request-timeout", "20s", "--statement-timeout", "10s", "--lease", "37s"});

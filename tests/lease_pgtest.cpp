@@ -28,7 +28,7 @@ class store_driver {
       : store_(io_.get_executor(),
                {.database = {.url = url, .application_name = "outboxd lease test"},
                 .instance_id = "lease-test",
-                .lease = {.duration = lease, .request_timeout = 0ms, .write_bound = 0ms},
+                .lease = {.duration = lease, .request_timeout = 0ms, .statement_timeout = 0ms},
                 .max_expired_attempts = max_expired_attempts,
                 .max_write_batch_bytes = max_batch_bytes,
                 .reconnect = {.initial = 10ms, .max = 50ms}}) {}

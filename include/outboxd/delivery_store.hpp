@@ -20,19 +20,24 @@ namespace outboxd {
 
 // What a lease must cover. A claim holds a delivery for `duration`; in that time its holder may
 // wait for a slot, send one request (at most request_timeout) and write the outcome (at most
-// write_bound: one statement's timeout and the client's slack). An attempt that cannot fit both
+// write_bound(): one statement's timeout and the client's slack). An attempt that cannot fit both
 // in what is left of its lease is handed back unsent, and an outcome still unwritten when its
 // lease ends is abandoned: after that, another daemon may claim the delivery and send it again.
 struct lease_terms {
   std::chrono::milliseconds duration{60'000};
   std::chrono::milliseconds request_timeout{15'000};
-  std::chrono::milliseconds write_bound{32'000};
+  std::chrono::milliseconds statement_timeout{30'000};  // the outcome write's session's
+
+  // An outcome's write is one statement: its timeout, and the client's slack behind it.
+  std::chrono::milliseconds write_bound() const {
+    return statement_timeout + pg::kClientDeadlineSlack;
+  }
 
   // Kept spare between a request's deadline plus its write and the end of its lease.
   static constexpr std::chrono::milliseconds kMargin{5'000};
 
   // The shortest lease that can hold a request and its write.
-  std::chrono::milliseconds minimum() const { return request_timeout + write_bound + kMargin; }
+  std::chrono::milliseconds minimum() const { return request_timeout + write_bound() + kMargin; }
   // Empty when the terms hold; otherwise what is wrong, for an operator.
   std::string problem() const;
 };

@@ -22,7 +22,7 @@ run_config test_config(const std::string& url) {
   delivery.engine.reconnect = config.reconnect;
   delivery.lease = {.duration = 30s,
                     .request_timeout = delivery.http.request_timeout,
-                    .write_bound = config.database.statement_timeout + pg::kClientDeadlineSlack};
+                    .statement_timeout = config.database.statement_timeout};
   delivery.instance_id = "test";
   return config;
 }
