@@ -77,6 +77,13 @@ std::vector<migration> bundled_migrations() {
   return out;
 }
 
+// The versions column of outboxd.schema_migrations, as read.
+std::set<int> versions_in(const pg::result& rows) {
+  std::set<int> versions;
+  for (int row = 0; row < rows.rows(); ++row) versions.insert(static_cast<int>(rows.int64(row, 0)));
+  return versions;
+}
+
 std::string replace_all(std::string text, std::string_view from, const std::string& to) {
   for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
@@ -111,9 +118,7 @@ asio::awaitable<attempt> apply_all(pg::connection& connection, const migrate_opt
     co_await roll_back(connection, deadline);
     co_return result;
   }
-  for (int row = 0; row < versions.rows.rows(); ++row) {
-    result.versions.insert(static_cast<int>(versions.rows.int64(row, 0)));
-  }
+  result.versions = versions_in(versions.rows);
 
   for (const auto& m : bundled_migrations()) {
     if (result.versions.contains(m.version)) continue;
@@ -321,10 +326,7 @@ asio::awaitable<schema_check> check_schema_version(pg::connection& connection) {
     check.message = rows.message;
     co_return check;
   }
-  std::set<int> applied;
-  for (int row = 0; row < rows.rows.rows(); ++row) {
-    applied.insert(static_cast<int>(rows.rows.int64(row, 0)));
-  }
+  const auto applied = versions_in(rows.rows);
   check.database_version = applied.empty() ? 0 : *applied.rbegin();
   if (check.database_version > bundled) {
     check.status = schema_check::state::ahead;
