@@ -12,6 +12,8 @@
 #include <optional>
 #include <sstream>
 
+#include "outboxd/http/admin_server.hpp"
+
 namespace outboxd {
 namespace po = boost::program_options;
 using std::chrono::milliseconds;
@@ -158,6 +160,8 @@ struct run_flags {
   std::string lease = "60s";
   std::string max_lease_expiries = "5";
   std::string instance_id;
+  std::string admin_address = "127.0.0.1:9187";
+  std::string metrics_sample_interval = "5s";
 
   po::options_description describe() {
     po::options_description options("outboxd run");
@@ -219,7 +223,14 @@ struct run_flags {
         "a delivery whose lease expired this often without an outcome (its daemon kept dying) "
         "is dead with error crash_loop (1-100)")(
         "instance-id", po::value(&instance_id),
-        "this daemon's name in deliveries.leased_by (default host:pid)");
+        "this daemon's name in deliveries.leased_by (default host:pid)")(
+        "admin-address", po::value(&admin_address)->default_value(admin_address),
+        "host:port of the HTTP server for /metrics, /healthz and /readyz (an IP address; IPv6 "
+        "as [::1]:9187; port 0 for any free port), or off")(
+        "metrics-sample-interval",
+        po::value(&metrics_sample_interval)->default_value(metrics_sample_interval),
+        "how often the outbox backlog, due deliveries and oldest event age are read from "
+        "PostgreSQL for /metrics (100ms-1h)");
     return options;
   }
 };
@@ -387,6 +398,15 @@ run_config parse_run_config(const std::vector<std::string>& args) {
   }
   out.delivery.engine.poll_interval = out.poll_interval;
   out.delivery.engine.reconnect = out.reconnect;
+  auto admin = http::parse_listen_address(flags.admin_address);
+  if (!admin.problem.empty()) throw config_error(admin.problem);
+  out.admin_address = admin.endpoint;
+  out.metrics_sample_interval =
+      parse_duration(flags.metrics_sample_interval, "--metrics-sample-interval");
+  if (out.metrics_sample_interval < milliseconds(100) ||
+      out.metrics_sample_interval > std::chrono::hours(1)) {
+    throw config_error("--metrics-sample-interval must be between 100ms and 1h");
+  }
   return out;
 }
 

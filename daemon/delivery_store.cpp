@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <sstream>
+#include <unordered_set>
 
 #include "outboxd/json_text.hpp"
+#include "outboxd/metrics.hpp"
 
 namespace outboxd {
 namespace asio = boost::asio;
@@ -73,7 +76,8 @@ SELECT c.id, c.claim_token, c.attempt_count + 1, c.attempt_count - c.expired_att
        EXISTS (SELECT 1 FROM outboxd.disabled_webhooks AS x WHERE x.webhook_id = c.webhook_id),
        coalesce(h.url, ''), coalesce(h.headers, '{}'), coalesce(h.secret, ''),
        e.id, e.event, to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-       e.resource_id::text, coalesce(e.data::text, 'null')
+       e.resource_id::text, coalesce(e.data::text, 'null'),
+       (extract(epoch FROM e.created_at) * 1000000)::bigint, c.previous_status = 'delivering'
 FROM claimed AS c
 JOIN outboxd.events AS e ON e.id = c.event_id
 LEFT JOIN hooks AS h
@@ -119,7 +123,11 @@ WITH input AS (
     WHERE d.id = h.delivery_id
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM advanced)
+SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM advanced),
+       (SELECT coalesce(string_agg(i.delivery_id || ':' || i.claim_token, ','), '')
+        FROM input AS i
+        WHERE NOT EXISTS (SELECT 1 FROM held AS h
+                          WHERE h.delivery_id = i.delivery_id AND h.claim_token = i.claim_token))
 )sql";
 
 // Unsent deliveries go back as they were, fenced like outcomes: no attempt is counted or recorded.
@@ -238,7 +246,8 @@ attempt_record attempt_record::of(const claimed_delivery& delivery) {
           .claim_token = delivery.claim_token,
           .attempt = delivery.attempt,
           .started = steady_clock::now(),
-          .lease_deadline = delivery.lease_deadline};
+          .lease_deadline = delivery.lease_deadline,
+          .event_created = delivery.event_created};
 }
 
 delivery_store::delivery_store(asio::any_io_executor executor, delivery_store_options options)
@@ -306,7 +315,12 @@ asio::awaitable<claim_result> delivery_store::claim(std::size_t limit) {
         .timestamp = std::string(rows.text(r, 15)),
         .resource_id = std::string(rows.text(r, 16)),
         .data = std::string(rows.text(r, 17)),
+        .event_created = system_clock::time_point(std::chrono::microseconds(rows.int64(r, 18))),
+        .lease_expired = rows.boolean(r, 19),
     });
+    if (options_.observer && result.deliveries.back().lease_expired) {
+      options_.observer->lease_expiry_recorded(result.deliveries.back().crash_looped);
+    }
   }
   co_return result;
 }
@@ -480,9 +494,27 @@ asio::awaitable<std::error_code> delivery_store::write_records(std::size_t count
     spdlog::info("delivery store: {} of {} outcomes arrived after their lease and changed nothing",
                  fenced, count);
   }
+  if (options_.observer) {
+    // The ones the database refused are listed as delivery_id:claim_token (usually none).
+    std::unordered_set<std::string> fenced;
+    std::stringstream listed{std::string(out.rows.text(0, 2))};
+    for (std::string key; std::getline(listed, key, ',');) fenced.insert(key);
+    const auto database_now = clock_.now();
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto& r = records_[i];
+      if (!fenced.empty() && fenced.contains(fmt::format("{}:{}", r.delivery_id, r.claim_token))) {
+        continue;
+      }
+      options_.observer->outcome_written(r, database_now);
+    }
+  }
   pop_front(records_, count);
   if (isolate_remaining_ > 0) isolate_remaining_ -= std::min(isolate_remaining_, count);
   co_return std::error_code{};
+}
+
+std::uint64_t delivery_store::reconnects() const {
+  return claim_connection_.reconnects() + write_connection_.reconnects();
 }
 
 asio::awaitable<std::error_code> delivery_store::write_releases(std::size_t count,
@@ -511,6 +543,10 @@ asio::awaitable<std::error_code> delivery_store::write_disable() {
   }
   spdlog::warn("webhook {} disabled: {}; its pending deliveries are cancelled", entry.webhook_id,
                entry.reason);
+  if (options_.observer) {
+    options_.observer->deliveries_ended(delivery_end::cancelled,
+                                        static_cast<std::uint64_t>(out.rows.affected_rows()));
+  }
   disables_.pop_front();
   co_return std::error_code{};
 }

@@ -92,7 +92,11 @@ asio::awaitable<void> dispatcher::run() {
     if (stopping_) break;
     if (drained) {
       const bool woken = co_await wake_.wait_for(options_.poll_interval);
-      if (woken) ++wakeups_by_signal_;
+      if (woken) {
+        ++wakeups_by_signal_;
+      } else {
+        ++wakeups_by_poll_;
+      }
     } else {
       // PostgreSQL is away or the statement fails: back off instead of spinning.
       retry_timer_.expires_after(backoff_.next());

@@ -1,5 +1,6 @@
 #include "outboxd/pipeline.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <string>
 
@@ -7,6 +8,16 @@ namespace outboxd {
 namespace asio = boost::asio;
 
 namespace {
+
+// The sampler's session: a statement never runs longer than the gap between two samples.
+pg::connection_options sampler_database(const run_config& config,
+                                        std::shared_ptr<pg::outage_log> outage) {
+  auto options = config.database.connection("outboxd sampler", std::move(outage));
+  options.statement_timeout =
+      std::min(std::max(config.metrics_sample_interval, std::chrono::milliseconds(1000)),
+               config.database.statement_timeout);
+  return options;
+}
 
 // The store's writer must outlive the deliverer: it writes what the last attempts hand over.
 // (A plain function, not a capturing lambda: a lambda coroutine's captures die with the lambda.)
@@ -49,10 +60,14 @@ pipeline::pipeline(asio::any_io_executor executor, const run_config& config)
                         .lease = config.delivery.lease,
                         .max_expired_attempts = config.delivery.max_expired_attempts,
                         .reconnect = config.reconnect,
-                        .on_written = [this] { deliverer_.on_store_written(); }}),
+                        .on_written = [this] { deliverer_.on_store_written(); },
+                        .observer = &metrics_}),
       client_(executor, config.delivery.http),
       policy_(config.delivery.retry),
-      deliverer_(executor, config.delivery.engine, store_, client_, policy_, deliveries_ready_) {}
+      deliverer_(executor, config.delivery.engine, store_, client_, policy_, deliveries_ready_),
+      sampler_(executor, {.database = sampler_database(config, outage_),
+                          .interval = config.metrics_sample_interval,
+                          .cap = metrics::kBacklogCap}) {}
 
 void pipeline::start(on_finished finished) {
   const auto report = [finished](std::string loop) {
@@ -62,12 +77,62 @@ void pipeline::start(on_finished finished) {
   asio::co_spawn(executor_, dispatcher_.run(), report("dispatcher"));
   asio::co_spawn(executor_, store_.run_writer(), report("delivery store"));
   asio::co_spawn(executor_, deliver_then_stop_store(deliverer_, store_), report("deliverer"));
+  asio::co_spawn(executor_, sampler_.run(), report("backlog sampler"));
 }
 
 void pipeline::stop() {
   listener_.stop();
   dispatcher_.stop();
   deliverer_.stop();  // the store stops once the deliverer has handed everything over
+  sampler_.stop();
+}
+
+std::string pipeline::scrape() {
+  metrics_snapshot s{
+      .events_dispatched = dispatcher_.events_dispatched(),
+      .deliveries_created = dispatcher_.deliveries_created(),
+      .events_set_aside = dispatcher_.events_set_aside(),
+      .dispatch_batch_failures = dispatcher_.batch_failures(),
+      .wakeups_notify = dispatcher_.wakeups_by_signal(),
+      .wakeups_poll = dispatcher_.wakeups_by_poll(),
+      .circuit_openings = deliverer_.circuit_openings(),
+      .open_circuits = deliverer_.open_circuits(),
+      .requests_in_flight = deliverer_.in_flight(),
+      .outcomes_abandoned = store_.outcomes_abandoned(),
+      .outcomes_fenced_out = store_.outcomes_fenced_out(),
+      .outcome_writes_failed = store_.writes_failed(),
+      .outcomes_queued = store_.queued_writes(),
+      .reconnects_listener = listener_.reconnects(),
+      .reconnects_dispatcher = dispatcher_.reconnects(),
+      .reconnects_delivery = store_.reconnects(),
+      .reconnects_sampler = sampler_.reconnects(),
+      .listener_subscribed = listener_.listening(),
+  };
+  if (store_.clock().measured()) {
+    s.clock_offset_seconds = std::chrono::duration<double>(store_.clock().offset()).count();
+  }
+  if (const auto& last = sampler_.last()) {
+    s.sampled = metrics_snapshot::backlog{
+        .outbox_rows = last->outbox_rows,
+        .due_deliveries = last->due_deliveries,
+        .oldest_event_age_seconds = std::chrono::duration<double>(last->oldest_event_age).count(),
+        .seconds_since_sample =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - last->taken).count()};
+  }
+  metrics_.update(s);
+  return metrics_.serialize();
+}
+
+std::string pipeline::not_ready_reason() const {
+  if (!listener_.listening()) return "the LISTEN session is not subscribed";
+  const auto& last = sampler_.last();
+  if (!last) return "PostgreSQL has not answered the backlog sampler yet";
+  // Three missed samples: the database is away or too slow to answer a bounded query.
+  const auto stale_after = 3 * sampler_.interval() + std::chrono::seconds(1);
+  if (std::chrono::steady_clock::now() - last->taken > stale_after) {
+    return "PostgreSQL has not answered for more than three sample intervals";
+  }
+  return {};
 }
 
 }  // namespace outboxd

@@ -14,6 +14,7 @@
 #include <exception>
 
 #include "outboxd/backoff.hpp"
+#include "outboxd/http/admin_server.hpp"
 #include "outboxd/migrator.hpp"
 #include "outboxd/pipeline.hpp"
 
@@ -88,6 +89,34 @@ int run_service(const run_config& config) {
   pg::connection startup_connection(io.get_executor());
   asio::steady_timer startup_retry(io);
 
+  // Up before the schema check, so /healthz answers and /readyz says why not while PostgreSQL is
+  // away. The routes run on this thread, between the loops' steps.
+  http::admin_server admin(
+      io.get_executor(), {},
+      {.metrics =
+           [&] {
+             return http::admin_reply{.content_type = std::string(kMetricsContentType),
+                                      .body = daemon.scrape()};
+           },
+       .ready =
+           [&] {
+             auto reason = stopping   ? std::string("stopping")
+                           : !started ? std::string("waiting for PostgreSQL and the schema check")
+                                      : daemon.not_ready_reason();
+             if (reason.empty()) return http::admin_reply{.body = "ready\n"};
+             return http::admin_reply{.status = 503, .body = reason + "\n"};
+           }});
+  if (config.admin_address) {
+    const auto listen_error = admin.listen(*config.admin_address);
+    if (listen_error) {
+      spdlog::error("cannot start the admin server on {}: {}",
+                    http::to_string(*config.admin_address), listen_error.message());
+      return 1;
+    }
+    spdlog::info("admin server listening on {}", http::to_string(admin.local_endpoint()));
+    admin.start();
+  }
+
   // Stop claiming, let in-flight work finish, and exit anyway at the deadline.
   const auto begin_shutdown = [&](const std::string& why) {
     if (stopping) return;
@@ -123,6 +152,7 @@ int run_service(const run_config& config) {
     if (--running == 0) {
       signals.cancel();
       shutdown_deadline.cancel();
+      admin.stop();
     }
   };
 
@@ -161,6 +191,7 @@ int run_service(const run_config& config) {
                    if (outcome == startup::refused) exit_code = 1;
                    stopping = true;
                    signals.cancel();
+                   admin.stop();
                  });
   io.run();
   daemon.client().close_idle();

@@ -157,6 +157,10 @@ asio::awaitable<std::error_code> connection::wait_socket(wait_type what,
 
 asio::awaitable<std::error_code> connection::connect(const connection_options& options) {
   const auto ec = co_await open_session(options);
+  if (!ec) {
+    if (connected_before_) ++reconnects_;
+    connected_before_ = true;
+  }
   // closed: shut down locally while connecting, which says nothing about the server.
   if (options_.outage && ec != errc::closed) {
     if (ec) {

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -50,6 +52,10 @@ struct run_config {
   std::chrono::milliseconds shutdown_timeout{30'000};
   std::string log_level = "info";
   delivery_config delivery;
+  // The admin HTTP server's address (metrics, health); none when --admin-address is off.
+  std::optional<boost::asio::ip::tcp::endpoint> admin_address;
+  // How often the backlog gauges are read from the database.
+  std::chrono::milliseconds metrics_sample_interval{5000};
 };
 
 struct migrate_config {

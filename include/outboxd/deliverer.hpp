@@ -45,6 +45,10 @@ class deliverer {
   void on_store_written() { slot_freed_.notify(); }
 
   std::size_t in_flight() const { return scheduler_.in_flight(); }
+  // Endpoints whose circuit is open now (on the deliverer's executor only).
+  std::size_t open_circuits() const {
+    return scheduler_.open_circuits(std::chrono::steady_clock::now());
+  }
   // How often an endpoint's circuit has opened (readable from any thread).
   std::uint64_t circuit_openings() const {
     return circuit_openings_.load(std::memory_order_relaxed);

@@ -18,6 +18,8 @@
 
 namespace outboxd {
 
+class metrics;
+
 // What a lease must cover. A claim holds a delivery for `duration`; in that time its holder may
 // wait for a slot, send one request (at most request_timeout) and write the outcome (at most
 // write_bound(): one statement's timeout and the client's slack). An attempt that cannot fit both
@@ -63,7 +65,9 @@ struct claimed_delivery {
   std::string event;
   std::string timestamp;  // RFC 3339 UTC, microseconds
   std::string resource_id;
-  std::string data;  // jsonb text, "null" for SQL NULL
+  std::string data;                                     // jsonb text, "null" for SQL NULL
+  std::chrono::system_clock::time_point event_created;  // the outbox row's created_at
+  bool lease_expired = false;  // the claim recorded its previous holder's attempt as expired
 };
 
 // The outcome of one attempt and the delivery's next state, as it will be written. Times are
@@ -85,6 +89,7 @@ struct attempt_record {
   next_status next = next_status::pending;
   std::chrono::milliseconds next_delay{0};  // for pending: from the write until it is due
   bool details_dropped = false;  // written without body and detail, which could not be stored
+  std::chrono::system_clock::time_point event_created;  // for the commit-to-success latency
 
   // A record for this claim's attempt, starting now.
   static attempt_record of(const claimed_delivery& delivery);
@@ -105,6 +110,8 @@ struct delivery_store_options {
   backoff_options reconnect;
   // Called after each successful write, so whoever waits for the queue to shrink can go on.
   std::function<void()> on_written;
+  // Told of every outcome that landed (metrics.hpp); none when null.
+  metrics* observer = nullptr;
 };
 
 struct claim_result {
@@ -155,6 +162,8 @@ class delivery_store {
   std::uint64_t outcomes_abandoned() const { return outcomes_abandoned_; }
   std::uint64_t outcomes_fenced_out() const { return outcomes_fenced_out_; }
   std::uint64_t write_statements() const { return write_statements_; }
+  // Sessions opened again, claim and write together.
+  std::uint64_t reconnects() const;
 
  private:
   struct released_delivery {

@@ -61,6 +61,10 @@ class dispatcher {
   std::uint64_t events_dispatched() const { return events_dispatched_.load(); }
   std::uint64_t deliveries_created() const { return deliveries_created_.load(); }
   std::uint64_t wakeups_by_signal() const { return wakeups_by_signal_.load(); }
+  // Woken by the poll interval, with no notification.
+  std::uint64_t wakeups_by_poll() const { return wakeups_by_poll_.load(); }
+  // Read on the dispatcher's executor only.
+  std::uint64_t reconnects() const { return connection_.reconnects(); }
   int backend_pid() const { return backend_pid_.load(); }
   std::uint64_t events_set_aside() const { return events_set_aside_.load(); }
   // Batches that failed as a whole (and were retried after a backoff).
@@ -89,6 +93,7 @@ class dispatcher {
   std::atomic<std::uint64_t> events_dispatched_{0};
   std::atomic<std::uint64_t> deliveries_created_{0};
   std::atomic<std::uint64_t> wakeups_by_signal_{0};
+  std::atomic<std::uint64_t> wakeups_by_poll_{0};
   std::atomic<int> backend_pid_{0};
   std::atomic<std::uint64_t> events_set_aside_{0};
   std::atomic<std::uint64_t> batch_failures_{0};

@@ -6,11 +6,13 @@
 #include <memory>
 #include <string_view>
 
+#include "outboxd/backlog_sampler.hpp"
 #include "outboxd/config.hpp"
 #include "outboxd/deliverer.hpp"
 #include "outboxd/delivery_store.hpp"
 #include "outboxd/dispatcher.hpp"
 #include "outboxd/http/client.hpp"
+#include "outboxd/metrics.hpp"
 #include "outboxd/pg/listener.hpp"
 #include "outboxd/pg/outage_log.hpp"
 #include "outboxd/retry_policy.hpp"
@@ -25,7 +27,7 @@ class pipeline {
  public:
   // Called once per loop as it ends; a non-null exception means it failed.
   using on_finished = std::function<void(std::string_view loop, std::exception_ptr error)>;
-  static constexpr int kLoops = 4;
+  static constexpr int kLoops = 5;
 
   pipeline(boost::asio::any_io_executor executor, const run_config& config);
 
@@ -39,9 +41,16 @@ class pipeline {
   const deliverer& deliver() const { return deliverer_; }
   const delivery_store& store() const { return store_; }
   http::client& client() { return client_; }
+  const backlog_sampler& sampler() const { return sampler_; }
+
+  // /metrics: the components' counters copied in, then everything in the text format.
+  std::string scrape();
+  // Empty when the running pipeline is ready for work; otherwise why not, for /readyz.
+  std::string not_ready_reason() const;
 
  private:
   boost::asio::any_io_executor executor_;
+  metrics metrics_;
   wake_signal outbox_ready_;
   wake_signal deliveries_ready_;
   // Shared by every session below: one voice when PostgreSQL is away.
@@ -52,6 +61,7 @@ class pipeline {
   http::client client_;
   retry_policy policy_;
   deliverer deliverer_;
+  backlog_sampler sampler_;
 };
 
 }  // namespace outboxd

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -122,6 +123,12 @@ class scheduler {
   bool breaker_open(const std::string& endpoint, clock::time_point now) const {
     const auto found = endpoints_.find(endpoint);
     return found != endpoints_.end() && found->second.breaker.is_open(now);
+  }
+  // Endpoints whose circuit is open now.
+  std::size_t open_circuits(clock::time_point now) const {
+    return static_cast<std::size_t>(
+        std::count_if(endpoints_.begin(), endpoints_.end(),
+                      [now](const auto& entry) { return entry.second.breaker.is_open(now); }));
   }
   // Endpoints with state held in memory (busy, or with a circuit or recent failures to remember).
   std::size_t endpoints_tracked() const { return endpoints_.size(); }

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -20,6 +21,14 @@ daemon_process::daemon_process(const std::vector<std::string>& arguments,
       "/tmp/outboxd_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".log";
   std::vector<std::string> argv_storage{OUTBOXD_BINARY};
   argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
+  // Daemons of parallel tests must not fight over the default admin port: any free one, unless
+  // the test chose.
+  const bool chose_admin = std::any_of(arguments.begin(), arguments.end(), [](const auto& a) {
+    return a.starts_with("--admin-address");
+  });
+  if (!arguments.empty() && arguments.front() == "run" && !chose_admin) {
+    argv_storage.insert(argv_storage.end(), {"--admin-address", "127.0.0.1:0"});
+  }
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -66,6 +75,24 @@ std::string daemon_process::log() const {
   std::stringstream content;
   content << file.rdbuf();
   return content.str();
+}
+
+std::optional<std::uint16_t> daemon_process::admin_port(std::chrono::milliseconds timeout) const {
+  static constexpr std::string_view kLine = "admin server listening on ";
+  std::optional<std::uint16_t> port;
+  eventually(
+      [&] {
+        const auto text = log();
+        const auto at = text.find(kLine);
+        if (at == std::string::npos) return false;
+        const auto end = text.find('\n', at);
+        if (end == std::string::npos) return false;
+        const auto address = text.substr(at + kLine.size(), end - at - kLine.size());
+        port = static_cast<std::uint16_t>(std::stoul(address.substr(address.rfind(':') + 1)));
+        return true;
+      },
+      timeout, std::chrono::milliseconds(10));
+  return port;
 }
 
 }  // namespace outboxd::test

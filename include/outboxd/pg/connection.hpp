@@ -115,6 +115,8 @@ class connection {
   bool in_failed_transaction() const;
   std::string quote_identifier(std::string_view identifier) const;
   const std::string& last_error() const { return last_error_; }
+  // Sessions opened after an earlier one of this object (each one a reconnect).
+  std::uint64_t reconnects() const { return reconnects_; }
 
  private:
   using wait_type = boost::asio::posix::descriptor_base::wait_type;
@@ -136,6 +138,8 @@ class connection {
   pg_conn* conn_ = nullptr;
   connection_options options_;
   std::string last_error_;
+  bool connected_before_ = false;
+  std::uint64_t reconnects_ = 0;
 };
 
 }  // namespace outboxd::pg

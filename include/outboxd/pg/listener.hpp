@@ -41,6 +41,8 @@ class listener {
   std::uint64_t sessions_started() const { return sessions_started_.load(); }
   std::uint64_t notifications_received() const { return notifications_received_.load(); }
   int backend_pid() const { return backend_pid_.load(); }
+  // Read on the listener's executor only.
+  std::uint64_t reconnects() const { return connection_.reconnects(); }
 
  private:
   boost::asio::awaitable<bool> start_session();
