@@ -26,6 +26,7 @@ OUTBOXD_DEBIAN_PACKAGES=(
     clang-format
     ca-certificates
     faketime
+    prometheus
 )
 
 # Installs whatever of OUTBOXD_DEBIAN_PACKAGES is missing. When everything is already installed it
