@@ -158,6 +158,10 @@ struct run_flags {
   std::string lease = "60s";
   std::string max_lease_expiries = "5";
   std::string instance_id;
+  std::string retention = "168h";
+  std::string retention_interval = "1m";
+  bool report_to_iam = false;
+  std::string secret_grace = "24h";
 
   po::options_description describe() {
     po::options_description options("outboxd run");
@@ -219,7 +223,19 @@ struct run_flags {
         "a delivery whose lease expired this often without an outcome (its daemon kept dying) "
         "is dead with error crash_loop (1-100)")(
         "instance-id", po::value(&instance_id),
-        "this daemon's name in deliveries.leased_by (default host:pid)");
+        "this daemon's name in deliveries.leased_by (default host:pid)")(
+        "retention", po::value(&retention)->default_value(retention),
+        "finished deliveries (succeeded, dead, cancelled), their attempts and fanned-out events "
+        "are purged this long after their last change; 0 keeps everything")(
+        "retention-interval", po::value(&retention_interval)->default_value(retention_interval),
+        "how often a purge round runs (at least 100ms)")(
+        "report-to-iam",
+        po::value(&report_to_iam)->default_value(false, "false")->implicit_value(true, "true"),
+        "write each webhook's last finished delivery into the IAM's webhook row, through the "
+        "adapter's outboxd.report_delivery(), at most once per webhook per second")(
+        "secret-grace", po::value(&secret_grace)->default_value(secret_grace),
+        "after a webhook's secret changes, its previous secret signs beside the new one this "
+        "long (webhook-signature carries both); 0 signs with the new one only");
     return options;
   }
 };
@@ -296,6 +312,7 @@ delivery_config resolve_delivery(const run_flags& flags) {
   out.retry.delays = parse_retry_schedule(flags.retry_schedule);
   out.retry.max_attempts = parse_count(flags.max_attempts, "--max-attempts", 1, 100);
   out.instance_id = flags.instance_id.empty() ? default_instance_id() : flags.instance_id;
+  out.secret_grace = parse_duration(flags.secret_grace, "--secret-grace");
   return out;
 }
 
@@ -387,6 +404,12 @@ run_config parse_run_config(const std::vector<std::string>& args) {
   }
   out.delivery.engine.poll_interval = out.poll_interval;
   out.delivery.engine.reconnect = out.reconnect;
+  out.retention = parse_duration(flags.retention, "--retention");
+  out.retention_interval = parse_duration(flags.retention_interval, "--retention-interval");
+  if (out.retention_interval < milliseconds(100)) {
+    throw config_error("--retention-interval must be at least 100ms");
+  }
+  out.report_to_iam = flags.report_to_iam;
   return out;
 }
 

@@ -49,10 +49,23 @@ pipeline::pipeline(asio::any_io_executor executor, const run_config& config)
                         .lease = config.delivery.lease,
                         .max_expired_attempts = config.delivery.max_expired_attempts,
                         .reconnect = config.reconnect,
-                        .on_written = [this] { deliverer_.on_store_written(); }}),
+                        .on_written = [this] { deliverer_.on_store_written(); },
+                        .on_recorded =
+                            [this](const attempt_record& record) {
+                              auto report = report_of(record, store_.clock().now());
+                              if (report) reporter_.offer(std::move(*report));
+                            },
+                        .secret_grace = config.delivery.secret_grace}),
       client_(executor, config.delivery.http),
       policy_(config.delivery.retry),
-      deliverer_(executor, config.delivery.engine, store_, client_, policy_, deliveries_ready_) {}
+      deliverer_(executor, config.delivery.engine, store_, client_, policy_, deliveries_ready_),
+      retention_(executor, {.database = config.database.connection("outboxd retention", outage_),
+                            .retention = config.retention,
+                            .interval = config.retention_interval,
+                            .reconnect = config.reconnect}),
+      reporter_(executor, {.database = config.database.connection("outboxd reporter", outage_),
+                           .enabled = config.report_to_iam,
+                           .reconnect = config.reconnect}) {}
 
 void pipeline::start(on_finished finished) {
   const auto report = [finished](std::string loop) {
@@ -62,12 +75,16 @@ void pipeline::start(on_finished finished) {
   asio::co_spawn(executor_, dispatcher_.run(), report("dispatcher"));
   asio::co_spawn(executor_, store_.run_writer(), report("delivery store"));
   asio::co_spawn(executor_, deliver_then_stop_store(deliverer_, store_), report("deliverer"));
+  asio::co_spawn(executor_, retention_.run(), report("retention"));
+  asio::co_spawn(executor_, reporter_.run(), report("reporter"));
 }
 
 void pipeline::stop() {
   listener_.stop();
   dispatcher_.stop();
   deliverer_.stop();  // the store stops once the deliverer has handed everything over
+  retention_.stop();
+  reporter_.stop();
 }
 
 }  // namespace outboxd

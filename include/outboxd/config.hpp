@@ -40,6 +40,9 @@ struct delivery_config {
   lease_terms lease;             // how long a claim holds a delivery, and what it must cover
   int max_expired_attempts = 5;  // leases that may expire before a delivery is dead (crash_loop)
   std::string instance_id;       // leased_by; default host:pid
+  // How long a webhook's previous secret still signs beside its new one, from when the change is
+  // first seen.
+  std::chrono::milliseconds secret_grace{std::chrono::hours(24)};
 };
 
 struct run_config {
@@ -50,6 +53,11 @@ struct run_config {
   std::chrono::milliseconds shutdown_timeout{30'000};
   std::string log_level = "info";
   delivery_config delivery;
+  // Finished deliveries, their attempts and fanned-out events older than this are purged; 0 keeps
+  // everything.
+  std::chrono::milliseconds retention{std::chrono::hours(168)};
+  std::chrono::milliseconds retention_interval{std::chrono::minutes(1)};
+  bool report_to_iam = false;  // write each webhook's last delivery into the IAM's row
 };
 
 struct migrate_config {

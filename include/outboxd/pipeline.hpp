@@ -11,21 +11,24 @@
 #include "outboxd/delivery_store.hpp"
 #include "outboxd/dispatcher.hpp"
 #include "outboxd/http/client.hpp"
+#include "outboxd/iam_reporter.hpp"
 #include "outboxd/pg/listener.hpp"
 #include "outboxd/pg/outage_log.hpp"
+#include "outboxd/retention.hpp"
 #include "outboxd/retry_policy.hpp"
 #include "outboxd/wake_signal.hpp"
 
 namespace outboxd {
 
 // The road, assembled: LISTEN → dispatcher (outbox → deliveries) → deliverer
-// (claim → scheduler → message → HTTP) → delivery store. `outboxd run` and the tests build the
+// (claim → scheduler → message → HTTP) → delivery store; beside them, retention (purges finished
+// history) and the IAM reporter (--report-to-iam). `outboxd run` and the tests build the
 // daemon through this one class, so they run the same wiring.
 class pipeline {
  public:
   // Called once per loop as it ends; a non-null exception means it failed.
   using on_finished = std::function<void(std::string_view loop, std::exception_ptr error)>;
-  static constexpr int kLoops = 4;
+  static constexpr int kLoops = 6;
 
   pipeline(boost::asio::any_io_executor executor, const run_config& config);
 
@@ -38,6 +41,8 @@ class pipeline {
   const dispatcher& dispatch() const { return dispatcher_; }
   const deliverer& deliver() const { return deliverer_; }
   const delivery_store& store() const { return store_; }
+  const retention& retain() const { return retention_; }
+  const iam_reporter& reporter() const { return reporter_; }
   http::client& client() { return client_; }
 
  private:
@@ -52,6 +57,8 @@ class pipeline {
   http::client client_;
   retry_policy policy_;
   deliverer deliverer_;
+  retention retention_;
+  iam_reporter reporter_;
 };
 
 }  // namespace outboxd
