@@ -119,6 +119,34 @@ TEST(iam_report, a_burst_of_finishes_for_one_webhook_is_a_few_reports) {
   EXPECT_EQ(s.iam_row(hook).text(0, 0), "succeeded");
 }
 
+// The IAM holds its webhook row locked (its own long transaction): the report gives up after the
+// daemon's lock timeout and is dropped, and delivery bookkeeping does not wait for it.
+TEST(iam_report, a_report_that_cannot_be_written_never_holds_up_deliveries) {
+  scene s;
+  const auto hook = s.webhook(1, "/hook");
+  sql_session iam(s.db.url(), "the IAM");
+  iam.script("BEGIN; SELECT 1 FROM webhooks FOR UPDATE;");
+  running_daemon daemon(config_for(s.db.url(), true));
+  for (int i = 0; i < 3; ++i) {
+    insert_event(s.db.sql(), s.realm, "user.created");
+    ASSERT_TRUE(s.finished(i + 1)) << "delivery " << i << " waited for its report";
+  }
+  ASSERT_TRUE(eventually([&] { return daemon.reporter().reports_failed() >= 1; }, 10s));
+  EXPECT_TRUE(daemon.reporter().reporting());
+  iam.script("COMMIT");
+  EXPECT_TRUE(s.iam_row(hook).is_null(0, 0));
+
+  // Once the row is free again, the next finish is reported.
+  insert_event(s.db.sql(), s.realm, "user.created");
+  ASSERT_TRUE(s.finished(4));
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto row = s.iam_row(hook);
+        return !row.is_null(0, 0) && row.text(0, 0) == "succeeded";
+      },
+      10s, 20ms));
+}
+
 TEST(iam_report, an_adapter_without_the_function_stops_reporting_and_delivery_goes_on) {
   scene s;
   s.webhook(1, "/hook");

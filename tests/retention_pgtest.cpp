@@ -150,6 +150,46 @@ TEST(retention, unfinished_deliveries_and_their_events_stay_while_old_finished_o
   EXPECT_EQ(again.deliveries + again.attempts + again.events, 0u);
 }
 
+// In a running daemon: deliveries that wait for a retry long after the retention stay, with their
+// events and attempts, while the ones that succeeded beside them go.
+TEST(retention, a_running_daemon_keeps_deliveries_that_wait_for_a_retry) {
+  test_database db;
+  receiver hooks;
+  add_realm(db.sql(), uuid(1), "acme");
+  add_webhook(db.sql(), uuid(101), uuid(1), hooks.url("/failing"));
+  subscribe(db.sql(), uuid(101), "user.created");
+  add_webhook(db.sql(), uuid(102), uuid(1), hooks.url("/ok"));
+  subscribe(db.sql(), uuid(102), "user.created");
+  hooks.react("/failing", {}, reaction::with_status(500));
+  auto config = test_config(db.url());
+  config.retention = 500ms;
+  config.retention_interval = 100ms;
+  config.delivery.retry = {.delays = {1h}, .max_attempts = 5, .jitter = 0};
+  running_daemon daemon(config);
+  for (int i = 0; i < 10; ++i) insert_event(db.sql(), uuid(1), "user.created");
+
+  // The succeeded ones go once they are older than the retention...
+  ASSERT_TRUE(eventually([&] { return daemon.retain().deliveries_purged() == 10; }, 15s));
+  // ...while the pending ones, unchanged for twice the retention (a circuit that opens on the
+  // failing endpoint defers them, which changes them), stay through several more rounds.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return db.sql().scalar(
+                   "SELECT count(*) FROM outboxd.deliveries WHERE status = 'pending' "
+                   "AND updated_at < now() - interval '1 second'") == 10;
+      },
+      15s, 50ms));
+  const auto rounds = daemon.retain().rounds();
+  ASSERT_TRUE(eventually([&] { return daemon.retain().rounds() >= rounds + 5; }, 10s));
+  EXPECT_EQ(db.sql().scalar("SELECT count(*) FROM outboxd.deliveries WHERE status = 'pending'"),
+            10);
+  EXPECT_EQ(db.sql().scalar("SELECT count(*) FROM outboxd.deliveries"), 10);
+  EXPECT_EQ(db.sql().scalar("SELECT count(*) FROM outboxd.attempts"), 10);
+  EXPECT_EQ(db.sql().scalar("SELECT count(*) FROM outboxd.events"), 10);
+  EXPECT_EQ(daemon.retain().events_purged(), 0u);
+  EXPECT_EQ(daemon.retain().rounds_failed(), 0u);
+}
+
 TEST(retention, zero_keeps_everything) {
   test_database db;
   history h{db.sql()};
