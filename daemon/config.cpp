@@ -162,6 +162,10 @@ struct run_flags {
   std::string instance_id;
   std::string admin_address = "127.0.0.1:9187";
   std::string metrics_sample_interval = "5s";
+  std::string retention = "168h";
+  std::string retention_interval = "1m";
+  bool report_to_iam = false;
+  std::string secret_grace = "24h";
 
   po::options_description describe() {
     po::options_description options("outboxd run");
@@ -230,7 +234,19 @@ struct run_flags {
         "metrics-sample-interval",
         po::value(&metrics_sample_interval)->default_value(metrics_sample_interval),
         "how often the outbox backlog, due deliveries and oldest event age are read from "
-        "PostgreSQL for /metrics (100ms-1h)");
+        "PostgreSQL for /metrics (100ms-1h)")(
+        "retention", po::value(&retention)->default_value(retention),
+        "finished deliveries (succeeded, dead, cancelled), their attempts and fanned-out events "
+        "are purged this long after their last change; 0 keeps everything")(
+        "retention-interval", po::value(&retention_interval)->default_value(retention_interval),
+        "how often a purge round runs (at least 100ms)")(
+        "report-to-iam",
+        po::value(&report_to_iam)->default_value(false, "false")->implicit_value(true, "true"),
+        "write each webhook's last finished delivery into the IAM's webhook row, through the "
+        "adapter's outboxd.report_delivery(), at most once per webhook per second")(
+        "secret-grace", po::value(&secret_grace)->default_value(secret_grace),
+        "after a webhook's secret changes, its previous secret signs beside the new one this "
+        "long (webhook-signature carries both); 0 signs with the new one only");
     return options;
   }
 };
@@ -307,6 +323,7 @@ delivery_config resolve_delivery(const run_flags& flags) {
   out.retry.delays = parse_retry_schedule(flags.retry_schedule);
   out.retry.max_attempts = parse_count(flags.max_attempts, "--max-attempts", 1, 100);
   out.instance_id = flags.instance_id.empty() ? default_instance_id() : flags.instance_id;
+  out.secret_grace = parse_duration(flags.secret_grace, "--secret-grace");
   return out;
 }
 
@@ -407,6 +424,12 @@ run_config parse_run_config(const std::vector<std::string>& args) {
       out.metrics_sample_interval > std::chrono::hours(1)) {
     throw config_error("--metrics-sample-interval must be between 100ms and 1h");
   }
+  out.retention = parse_duration(flags.retention, "--retention");
+  out.retention_interval = parse_duration(flags.retention_interval, "--retention-interval");
+  if (out.retention_interval < milliseconds(100)) {
+    throw config_error("--retention-interval must be at least 100ms");
+  }
+  out.report_to_iam = flags.report_to_iam;
   return out;
 }
 

@@ -201,8 +201,11 @@ asio::awaitable<void> deliverer::send(work& item, attempt_record& record, endpoi
   const auto timestamp =
       std::chrono::duration_cast<std::chrono::seconds>(store_.clock().now().time_since_epoch())
           .count();
+  std::vector<std::string_view> previous_secrets;
+  if (!delivery.previous_secret.empty()) previous_secrets.push_back(delivery.previous_secret);
   auto signing = sign({.custom_headers_json = delivery.headers_json,
                        .secret = delivery.secret,
+                       .previous_secrets = std::move(previous_secrets),
                        .message_id = delivery.message_id,
                        .timestamp = timestamp,
                        .body = *item.body});

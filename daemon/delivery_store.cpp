@@ -68,6 +68,29 @@ WITH due AS (
     FROM outboxd.subscriptions() AS s
     WHERE s.webhook_id IN (SELECT webhook_id FROM claimed)
     ORDER BY s.webhook_id, s.realm_id, s.event
+), rotated AS (
+    -- Secret rotation (sql/migrations/0007_webhook_secrets.sql): a secret other than the one last
+    -- seen is new; the one it replaces signs beside it for $5. Only new secrets are written, and
+    -- the upsert works on the row's latest version, so daemons noticing one change together
+    -- record it once and all get the previous secret back.
+    INSERT INTO outboxd.webhook_secrets AS k (webhook_id, secret)
+    SELECT DISTINCT ON (h.webhook_id) h.webhook_id, h.secret FROM hooks AS h
+    WHERE NOT EXISTS (SELECT 1 FROM outboxd.webhook_secrets AS seen
+                      WHERE seen.webhook_id = h.webhook_id AND seen.secret = h.secret)
+    ON CONFLICT (webhook_id) DO UPDATE
+    SET secret = EXCLUDED.secret,
+        previous_secret = CASE WHEN k.secret = EXCLUDED.secret THEN k.previous_secret
+                               ELSE k.secret END,
+        previous_until = CASE WHEN k.secret = EXCLUDED.secret THEN k.previous_until
+                              ELSE now() + $5::interval END,
+        changed_at = CASE WHEN k.secret = EXCLUDED.secret THEN k.changed_at ELSE now() END
+    RETURNING k.webhook_id, k.previous_secret, k.previous_until
+), previous AS (
+    SELECT webhook_id, previous_secret, previous_until FROM rotated
+    UNION ALL
+    SELECT k.webhook_id, k.previous_secret, k.previous_until FROM outboxd.webhook_secrets AS k
+    WHERE k.webhook_id IN (SELECT webhook_id FROM hooks)
+      AND k.webhook_id NOT IN (SELECT webhook_id FROM rotated)
 )
 SELECT c.id, c.claim_token, c.attempt_count + 1, c.attempt_count - c.expired_attempts + 1,
        c.status = 'dead', c.message_id::text, c.webhook_id::text,
@@ -77,7 +100,9 @@ SELECT c.id, c.claim_token, c.attempt_count + 1, c.attempt_count - c.expired_att
        coalesce(h.url, ''), coalesce(h.headers, '{}'), coalesce(h.secret, ''),
        e.id, e.event, to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
        e.resource_id::text, coalesce(e.data::text, 'null'),
-       (extract(epoch FROM e.created_at) * 1000000)::bigint, c.previous_status = 'delivering'
+       (extract(epoch FROM e.created_at) * 1000000)::bigint, c.previous_status = 'delivering',
+       coalesce((SELECT p.previous_secret FROM previous AS p
+                 WHERE p.webhook_id = c.webhook_id AND p.previous_until > now()), '')
 FROM claimed AS c
 JOIN outboxd.events AS e ON e.id = c.event_id
 LEFT JOIN hooks AS h
@@ -245,6 +270,7 @@ attempt_record attempt_record::of(const claimed_delivery& delivery) {
   return {.delivery_id = delivery.id,
           .claim_token = delivery.claim_token,
           .attempt = delivery.attempt,
+          .webhook_id = delivery.webhook_id,
           .started = steady_clock::now(),
           .lease_deadline = delivery.lease_deadline,
           .event_created = delivery.event_created};
@@ -254,6 +280,7 @@ delivery_store::delivery_store(asio::any_io_executor executor, delivery_store_op
     : options_(std::move(options)),
       lease_interval_(fmt::format("{} milliseconds", options_.lease.duration.count())),
       max_expired_attempts_(std::to_string(std::max(options_.max_expired_attempts, 1))),
+      secret_grace_(fmt::format("{} milliseconds", options_.secret_grace.count())),
       claim_connection_(executor),
       write_connection_(executor),
       writer_wake_(executor),
@@ -288,7 +315,8 @@ asio::awaitable<claim_result> delivery_store::claim(std::size_t limit) {
   const auto count = std::to_string(limit);
   const auto out = co_await claim_connection_.execute(
       kClaim, std::string_view(count), std::string_view(lease_interval_),
-      std::string_view(options_.instance_id), std::string_view(max_expired_attempts_));
+      std::string_view(options_.instance_id), std::string_view(max_expired_attempts_),
+      std::string_view(secret_grace_));
   if (!out) co_return claim_result{.error = out.error, .message = out.message};
 
   claim_result result;
@@ -310,6 +338,7 @@ asio::awaitable<claim_result> delivery_store::claim(std::size_t limit) {
         .url = std::string(rows.text(r, 10)),
         .headers_json = std::string(rows.text(r, 11)),
         .secret = std::string(rows.text(r, 12)),
+        .previous_secret = std::string(rows.text(r, 20)),
         .event_id = rows.int64(r, 13),
         .event = std::string(rows.text(r, 14)),
         .timestamp = std::string(rows.text(r, 15)),
@@ -326,6 +355,7 @@ asio::awaitable<claim_result> delivery_store::claim(std::size_t limit) {
 }
 
 void delivery_store::record(attempt_record record) {
+  if (options_.on_recorded) options_.on_recorded(record);
   records_.push_back(std::move(record));
   writer_wake_.notify();
 }

@@ -238,6 +238,17 @@ std::string standard_webhooks_signature(std::string_view key, std::string_view m
   return "v1," + base64_encode(hmac_sha256(key, signed_content(prefix, timestamp, body)));
 }
 
+std::string standard_webhooks_signatures(std::span<const std::string> keys,
+                                         std::string_view message_id, std::int64_t timestamp,
+                                         std::string_view body) {
+  std::string signatures;
+  for (const auto& key : keys) {
+    if (!signatures.empty()) signatures += ' ';
+    signatures += standard_webhooks_signature(key, message_id, timestamp, body);
+  }
+  return signatures;
+}
+
 std::string ferriskey_signature(std::string_view secret, std::int64_t timestamp,
                                 std::string_view body) {
   const hmac_digest digest = hmac_sha256(secret, signed_content("", timestamp, body));
@@ -255,6 +266,15 @@ signed_headers sign(const signing_request& request) {
   if (!key) return fail("invalid_secret", "secret starts with whsec_ but is not valid base64");
   // An empty key signs nothing: anyone could forge the signature.
   if (key->empty()) return fail("invalid_secret", "the secret is empty");
+  // The current key first. A previous secret that yields no key, or the current one again, adds
+  // nothing: it cannot fail a message that the current secret signs.
+  std::vector<std::string> keys{*key};
+  for (const auto previous : request.previous_secrets) {
+    auto previous_key = standard_webhooks_key(previous);
+    if (!previous_key || previous_key->empty()) continue;
+    if (std::find(keys.begin(), keys.end(), *previous_key) != keys.end()) continue;
+    keys.push_back(std::move(*previous_key));
+  }
 
   signed_headers result;
   bool has_user_agent = false;
@@ -273,7 +293,7 @@ signed_headers sign(const signing_request& request) {
   headers.push_back({"webhook-timestamp", timestamp});
   headers.push_back(
       {"webhook-signature",
-       standard_webhooks_signature(*key, request.message_id, request.timestamp, request.body)});
+       standard_webhooks_signatures(keys, request.message_id, request.timestamp, request.body)});
   headers.push_back({"x-ferriskey-timestamp", timestamp});
   headers.push_back({"x-ferriskey-delivery-id", message_id});
   // FerrisKey's receivers key on the secret's text as stored, "whsec_" prefix and all.

@@ -61,10 +61,23 @@ pipeline::pipeline(asio::any_io_executor executor, const run_config& config)
                         .max_expired_attempts = config.delivery.max_expired_attempts,
                         .reconnect = config.reconnect,
                         .on_written = [this] { deliverer_.on_store_written(); },
-                        .observer = &metrics_}),
+                        .observer = &metrics_,
+                        .on_recorded =
+                            [this](const attempt_record& record) {
+                              auto report = report_of(record, store_.clock().now());
+                              if (report) reporter_.offer(std::move(*report));
+                            },
+                        .secret_grace = config.delivery.secret_grace}),
       client_(executor, config.delivery.http),
       policy_(config.delivery.retry),
       deliverer_(executor, config.delivery.engine, store_, client_, policy_, deliveries_ready_),
+      retention_(executor, {.database = config.database.connection("outboxd retention", outage_),
+                            .retention = config.retention,
+                            .interval = config.retention_interval,
+                            .reconnect = config.reconnect}),
+      reporter_(executor, {.database = config.database.connection("outboxd reporter", outage_),
+                           .enabled = config.report_to_iam,
+                           .reconnect = config.reconnect}),
       sampler_(executor, {.database = sampler_database(config, outage_),
                           .interval = config.metrics_sample_interval,
                           .cap = metrics::kBacklogCap}) {}
@@ -78,6 +91,8 @@ void pipeline::start(on_finished finished) {
   asio::co_spawn(executor_, store_.run_writer(), report("delivery store"));
   asio::co_spawn(executor_, deliver_then_stop_store(deliverer_, store_), report("deliverer"));
   asio::co_spawn(executor_, sampler_.run(), report("backlog sampler"));
+  asio::co_spawn(executor_, retention_.run(), report("retention"));
+  asio::co_spawn(executor_, reporter_.run(), report("reporter"));
 }
 
 void pipeline::stop() {
@@ -85,6 +100,8 @@ void pipeline::stop() {
   dispatcher_.stop();
   deliverer_.stop();  // the store stops once the deliverer has handed everything over
   sampler_.stop();
+  retention_.stop();
+  reporter_.stop();
 }
 
 std::string pipeline::scrape() {

@@ -245,5 +245,31 @@ TEST(config, circuit_breaker_settings_are_validated_and_come_from_flags_or_the_e
   refused({"--circuit-breaker-failures", "0"}, "--circuit-breaker-failures");
 }
 
+TEST(config, retention_reporting_and_secret_grace_have_defaults_and_can_be_set) {
+  const auto defaults = parse_run_config({"--database-url", "x"});
+  EXPECT_EQ(defaults.retention, 168h);
+  EXPECT_EQ(defaults.retention_interval, 1min);
+  EXPECT_FALSE(defaults.report_to_iam);
+  EXPECT_EQ(defaults.delivery.secret_grace, 24h);
+
+  const auto set =
+      parse_run_config({"--database-url", "x", "--retention", "0", "--retention-interval", "10s",
+                        "--report-to-iam", "--secret-grace", "30m"});
+  EXPECT_EQ(set.retention, 0ms);
+  EXPECT_EQ(set.retention_interval, 10s);
+  EXPECT_TRUE(set.report_to_iam);
+  EXPECT_EQ(set.delivery.secret_grace, 30min);
+
+  scoped_env report("OUTBOXD_REPORT_TO_IAM", "true");
+  scoped_env retention("OUTBOXD_RETENTION", "2h");
+  const auto from_env = parse_run_config({"--database-url", "x"});
+  EXPECT_TRUE(from_env.report_to_iam);
+  EXPECT_EQ(from_env.retention, 2h);
+
+  EXPECT_THROW(parse_run_config({"--database-url", "x", "--retention-interval", "10ms"}),
+               config_error);
+  EXPECT_THROW(parse_run_config({"--database-url", "x", "--secret-grace", "soon"}), config_error);
+}
+
 }  // namespace
 }  // namespace outboxd

@@ -219,6 +219,56 @@ TEST(message, sign_matches_the_standard_webhooks_vector) {
   EXPECT_EQ(*timestamp, "1614265330");
 }
 
+// Key rotation: the current key's signature first, then the previous key's, space-separated.
+TEST(message, sign_with_a_previous_secret_sends_both_signatures_new_first) {
+  const std::string body = R"({"test": 2432232314})";
+  const signed_headers result =
+      sign({.custom_headers_json = "{}",
+            .secret = "new-secret",
+            .previous_secrets = {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+            .message_id = "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            .timestamp = 1614265330,
+            .body = body});
+  ASSERT_TRUE(result.ok()) << result.error_detail;
+  const std::string* signature = find_header(result, "webhook-signature");
+  ASSERT_NE(signature, nullptr);
+  EXPECT_EQ(*signature, "v1," +
+                            reference_hmac_base64(
+                                "new-secret", "msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330." + body) +
+                            " v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+  // FerrisKey's own header carries the current secret only.
+  const std::string* ferriskey = find_header(result, "x-ferriskey-signature");
+  ASSERT_NE(ferriskey, nullptr);
+  EXPECT_EQ(*ferriskey, reference_hmac_hex("new-secret", "1614265330." + body));
+}
+
+TEST(message, standard_webhooks_signatures_joins_one_per_key_in_order) {
+  const auto key = standard_webhooks_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  ASSERT_TRUE(key.has_value());
+  const std::vector<std::string> keys{*key, "other"};
+  const std::string body = R"({"test": 2432232314})";
+  EXPECT_EQ(standard_webhooks_signatures(keys, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1," +
+                reference_hmac_base64("other", "msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330." + body));
+  EXPECT_EQ(standard_webhooks_signatures(std::span<const std::string>(keys).first(1),
+                                         "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+}
+
+TEST(message, a_previous_secret_that_is_unusable_or_the_same_adds_nothing) {
+  const signed_headers result =
+      sign({.custom_headers_json = "{}",
+            .secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            .previous_secrets = {"whsec_!!", "", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+            .message_id = "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            .timestamp = 1614265330,
+            .body = R"({"test": 2432232314})"});
+  ASSERT_TRUE(result.ok()) << result.error_detail;
+  const std::string* signature = find_header(result, "webhook-signature");
+  ASSERT_NE(signature, nullptr);
+  EXPECT_EQ(*signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+}
+
 TEST(message, sign_with_empty_or_empty_object_headers_adds_only_ours) {
   for (const std::string_view json : {"", "{}", " { } "}) {
     const signed_headers result = sign(request_with_headers(json));

@@ -42,6 +42,9 @@ struct delivery_config {
   lease_terms lease;             // how long a claim holds a delivery, and what it must cover
   int max_expired_attempts = 5;  // leases that may expire before a delivery is dead (crash_loop)
   std::string instance_id;       // leased_by; default host:pid
+  // How long a webhook's previous secret still signs beside its new one, from when the change is
+  // first seen.
+  std::chrono::milliseconds secret_grace{std::chrono::hours(24)};
 };
 
 struct run_config {
@@ -56,6 +59,11 @@ struct run_config {
   std::optional<boost::asio::ip::tcp::endpoint> admin_address;
   // How often the backlog gauges are read from the database.
   std::chrono::milliseconds metrics_sample_interval{5000};
+  // Finished deliveries, their attempts and fanned-out events older than this are purged; 0 keeps
+  // everything.
+  std::chrono::milliseconds retention{std::chrono::hours(168)};
+  std::chrono::milliseconds retention_interval{std::chrono::minutes(1)};
+  bool report_to_iam = false;  // write each webhook's last delivery into the IAM's row
 };
 
 struct migrate_config {

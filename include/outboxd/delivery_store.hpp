@@ -61,6 +61,8 @@ struct claimed_delivery {
   std::string url;
   std::string headers_json;
   std::string secret;
+  // The webhook's secret before its last change, while --secret-grace lasts; else empty.
+  std::string previous_secret;
   std::int64_t event_id = 0;
   std::string event;
   std::string timestamp;  // RFC 3339 UTC, microseconds
@@ -78,6 +80,7 @@ struct attempt_record {
   std::int64_t delivery_id = 0;
   std::int64_t claim_token = 0;
   int attempt = 0;
+  std::string webhook_id;  // not written: for whoever watches outcomes (on_recorded)
   std::chrono::steady_clock::time_point started;
   std::chrono::steady_clock::time_point lease_deadline;
   std::chrono::milliseconds duration{0};
@@ -112,6 +115,10 @@ struct delivery_store_options {
   std::function<void()> on_written;
   // Told of every outcome that landed (metrics.hpp); none when null.
   metrics* observer = nullptr;
+  // Called with each outcome as it is queued (reporting to the IAM); must not block.
+  std::function<void(const attempt_record&)> on_recorded;
+  // How long a webhook's previous secret still signs after the claim first sees a new one.
+  std::chrono::milliseconds secret_grace{std::chrono::hours(24)};
 };
 
 struct claim_result {
@@ -195,6 +202,7 @@ class delivery_store {
   delivery_store_options options_;
   std::string lease_interval_;
   std::string max_expired_attempts_;
+  std::string secret_grace_;
   pg::connection claim_connection_;
   pg::connection write_connection_;
   database_clock clock_;

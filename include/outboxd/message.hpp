@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,9 @@ struct http_header {
 struct signing_request {
   std::string_view custom_headers_json;  // the webhook's headers column: {"Name": "value", ...}
   std::string_view secret;               // the webhook's secret column
+  // Secrets the webhook had before, still in their grace period after a rotation: each also signs
+  // webhook-signature, after the current one. x-ferriskey-signature holds the current one only.
+  std::vector<std::string_view> previous_secrets;
   std::string_view message_id;  // stable per delivery; webhook-id and x-ferriskey-delivery-id
   std::int64_t timestamp = 0;   // Unix seconds of this attempt
   std::string_view body;
@@ -57,6 +61,13 @@ std::optional<std::string> standard_webhooks_key(std::string_view secret);
 // "v1," + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")).
 std::string standard_webhooks_signature(std::string_view key, std::string_view message_id,
                                         std::int64_t timestamp, std::string_view body);
+
+// One "v1,<base64>" per key, in order, separated by single spaces: the form the Standard Webhooks
+// specification gives webhook-signature while a key is rotated (a receiver accepts a message when
+// any of them verifies with its key).
+std::string standard_webhooks_signatures(std::span<const std::string> keys,
+                                         std::string_view message_id, std::int64_t timestamp,
+                                         std::string_view body);
 
 // Lowercase hex of HMAC-SHA256(secret's ASCII bytes, "{timestamp}.{body}").
 std::string ferriskey_signature(std::string_view secret, std::int64_t timestamp,

@@ -12,22 +12,25 @@
 #include "outboxd/delivery_store.hpp"
 #include "outboxd/dispatcher.hpp"
 #include "outboxd/http/client.hpp"
+#include "outboxd/iam_reporter.hpp"
 #include "outboxd/metrics.hpp"
 #include "outboxd/pg/listener.hpp"
 #include "outboxd/pg/outage_log.hpp"
+#include "outboxd/retention.hpp"
 #include "outboxd/retry_policy.hpp"
 #include "outboxd/wake_signal.hpp"
 
 namespace outboxd {
 
 // The road, assembled: LISTEN → dispatcher (outbox → deliveries) → deliverer
-// (claim → scheduler → message → HTTP) → delivery store. `outboxd run` and the tests build the
+// (claim → scheduler → message → HTTP) → delivery store; beside them, retention (purges finished
+// history) and the IAM reporter (--report-to-iam). `outboxd run` and the tests build the
 // daemon through this one class, so they run the same wiring.
 class pipeline {
  public:
   // Called once per loop as it ends; a non-null exception means it failed.
   using on_finished = std::function<void(std::string_view loop, std::exception_ptr error)>;
-  static constexpr int kLoops = 5;
+  static constexpr int kLoops = 7;
 
   pipeline(boost::asio::any_io_executor executor, const run_config& config);
 
@@ -40,6 +43,8 @@ class pipeline {
   const dispatcher& dispatch() const { return dispatcher_; }
   const deliverer& deliver() const { return deliverer_; }
   const delivery_store& store() const { return store_; }
+  const retention& retain() const { return retention_; }
+  const iam_reporter& reporter() const { return reporter_; }
   http::client& client() { return client_; }
   const backlog_sampler& sampler() const { return sampler_; }
 
@@ -61,6 +66,8 @@ class pipeline {
   http::client client_;
   retry_policy policy_;
   deliverer deliverer_;
+  retention retention_;
+  iam_reporter reporter_;
   backlog_sampler sampler_;
 };
 

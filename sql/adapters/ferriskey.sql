@@ -34,3 +34,26 @@ FROM @iam_schema@.webhooks AS w
 JOIN (SELECT DISTINCT webhook_id, name::text AS event FROM @iam_schema@.webhook_subscribers) AS s
   ON s.webhook_id = w.id
 $$;
+
+-- Optional: where `outboxd run --report-to-iam` writes each webhook's last finished delivery, in
+-- the columns FerrisKey's console shows. Not inlined (it writes), but the same rules otherwise:
+-- a string body, every IAM table qualified with @iam_schema@. outboxd passes status 'succeeded'
+-- or 'failed' (the delivery is dead: attempts exhausted, or a response or error that is not
+-- retried), error NULL on success, else e.g. 'HTTP 503: ...' or 'timeout: ...'; values are cut to
+-- the columns' widths, and triggered_at (a timestamp without time zone) holds UTC. A report older
+-- than the row's never replaces it: several daemons may report one webhook, in any order.
+-- updated_at is left alone: it tells when the webhook itself was last changed.
+-- An adapter without this function still works: the daemon warns once and stops reporting.
+CREATE OR REPLACE FUNCTION outboxd.report_delivery(webhook_id uuid, status text, error text,
+                                                   finished_at timestamptz)
+RETURNS void
+LANGUAGE sql VOLATILE
+AS $$
+UPDATE @iam_schema@.webhooks AS w
+SET last_delivery_status = left(report_delivery.status, 16),
+    last_delivery_error = left(report_delivery.error, 255),
+    triggered_at = report_delivery.finished_at AT TIME ZONE 'UTC'
+WHERE w.id = report_delivery.webhook_id
+  AND (w.triggered_at IS NULL
+       OR w.triggered_at <= report_delivery.finished_at AT TIME ZONE 'UTC')
+$$;

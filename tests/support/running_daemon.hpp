@@ -28,6 +28,8 @@ class running_daemon {
   const pg::listener& listen() const { return pipeline_.listener(); }
   const deliverer& deliver() const { return pipeline_.deliver(); }
   const delivery_store& store() const { return pipeline_.store(); }
+  const retention& retain() const { return pipeline_.retain(); }
+  const iam_reporter& reporter() const { return pipeline_.reporter(); }
 
  private:
   boost::asio::io_context io_;
