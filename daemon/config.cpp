@@ -88,10 +88,13 @@ std::string check_log_level(const std::string& level) {
 }
 
 // Flags win over the environment: store the command line first; po::store keeps the first value.
-void parse(const std::vector<std::string>& args, const po::options_description& options) {
+void parse(const std::vector<std::string>& args, const po::options_description& options,
+           const po::positional_options_description* positional = nullptr) {
   po::variables_map values;
   try {
-    po::store(po::command_line_parser(args).options(options).run(), values);
+    auto parser = po::command_line_parser(args).options(options);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), values);
     po::store(po::parse_environment(
                   options,
                   [&options](const std::string& variable) -> std::string {
@@ -110,6 +113,8 @@ void parse(const std::vector<std::string>& args, const po::options_description& 
   }
 }
 
+}  // namespace
+
 int parse_count(const std::string& text, std::string_view setting, int min, int max) {
   int value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -119,6 +124,8 @@ int parse_count(const std::string& text, std::string_view setting, int min, int 
   }
   return value;
 }
+
+namespace {
 
 // A share above 0 and at most 1, written as a decimal fraction such as 0.5.
 double parse_ratio(const std::string& text, std::string_view setting) {
@@ -408,6 +415,21 @@ migrate_config parse_migrate_config(const std::vector<std::string>& args) {
     throw config_error("--migrate-timeout must be at least 1s");
   }
   return out;
+}
+
+database_command_config parse_database_command(
+    const std::vector<std::string>& args, po::options_description options,
+    const po::positional_options_description& positional) {
+  database_flags flags;
+  flags.add_to(options);
+  parse(args, options, &positional);
+  return {.database = flags.resolve(), .log_level = check_log_level(flags.log_level)};
+}
+
+std::string database_command_usage(po::options_description options) {
+  database_flags flags;
+  flags.add_to(options);
+  return describe(options);
 }
 
 std::string run_usage() { return describe(run_flags{}.describe()); }
