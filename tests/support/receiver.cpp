@@ -235,7 +235,7 @@ struct receiver::impl final : request_sink {
           chosen = s.next < s.sequence.size() ? s.sequence[s.next++] : s.then;
         }
       }
-      for (const auto key : {std::string(path_of(request.target)), std::string()}) {
+      for (const auto& key : {std::string(path_of(request.target)), std::string()}) {
         const auto now_active = ++active[key];
         most_active[key] = std::max(most_active[key], now_active);
       }
@@ -247,7 +247,7 @@ struct receiver::impl final : request_sink {
 
   void answered(std::string_view path) override {
     const std::lock_guard lock(mutex);
-    for (const auto key : {std::string(path), std::string()}) --active[key];
+    for (const auto& key : {std::string(path), std::string()}) --active[key];
   }
 
   std::size_t count_locked(std::string_view path) const {
