@@ -510,8 +510,11 @@ TEST(admin_cli, policy_set_show_and_clear) {
   EXPECT_EQ(s.text("SELECT concat_ws('/', retry_schedule_ms, max_attempts, "
                    "coalesce(max_in_flight::text, 'null')) FROM outboxd.webhook_policies"),
             "{5000,60000,1500}/3/null");
-  // set changes only what it is given.
-  out = s.cli({"policy", "set", s.hook_a, "--max-in-flight", "2"});
+  // set changes only what it is given, and a daemon's settings in the environment are not flags
+  // of this command.
+  out = run_binary({"policy", "set", s.hook_a, "--max-in-flight", "2"},
+                   {"OUTBOXD_DATABASE_URL=" + s.db.url(), "OUTBOXD_MAX_ATTEMPTS=7",
+                    "OUTBOXD_RETRY_SCHEDULE=1h"});
   ASSERT_EQ(out.exit_code, 0) << out.err;
   out = s.cli({"policy", "show", s.hook_a, "--json"});
   ASSERT_EQ(out.exit_code, 0) << out.err;

@@ -79,8 +79,8 @@ struct database_command_config {
   std::string log_level = "info";
 };
 // Adds the shared database flags (--database-url, ...) to `options`, parses `args` against them
-// like every command (flags, then OUTBOXD_* environment) and resolves the database settings.
-// Throws config_error.
+// and resolves the database settings. Only the database flags may come from OUTBOXD_* variables
+// (flags win); the command's own options are flags only. Throws config_error.
 database_command_config parse_database_command(
     const std::vector<std::string>& args, boost::program_options::options_description options,
     const boost::program_options::positional_options_description& positional);
