@@ -10,6 +10,11 @@
 #include <iostream>
 #include <sstream>
 
+#include "outboxd/admin/deliveries.hpp"
+#include "outboxd/admin/policy.hpp"
+#include "outboxd/admin/replay.hpp"
+#include "outboxd/admin/status.hpp"
+#include "outboxd/admin/webhooks.hpp"
 #include "outboxd/config.hpp"
 #include "outboxd/log.hpp"
 #include "outboxd/migrator.hpp"
@@ -31,12 +36,26 @@ void print_help() {
                "commands:\n"
                "  run       dispatch outbox events (until SIGTERM)\n"
                "  migrate   create or upgrade the outboxd schema and outboxd.subscriptions()\n"
+               "  status      backlog, due, delivering and dead deliveries, disabled webhooks\n"
+               "  deliveries  list deliveries (--webhook, --status, --since, --until, --limit)\n"
+               "  delivery    one delivery and its attempts\n"
+               "  replay      send finished deliveries or poison events again\n"
+               "  webhooks    subscriptions, disabled webhooks, open circuits, policies\n"
+               "  enable      re-enable a webhook disabled after a 410 Gone\n"
+               "  policy      per-webhook retry schedule, attempt and in-flight limits\n"
                "  version   print the version\n"
                "  help      print this text\n\n"
                "Every option can also be set as OUTBOXD_<OPTION> in the environment, e.g.\n"
                "OUTBOXD_DATABASE_URL or OUTBOXD_POLL_INTERVAL=500ms. Flags win.\n\n"
             << run_usage() << "\n"
-            << migrate_usage();
+            << migrate_usage() << "\n"
+            << admin::status_usage() << "\n"
+            << admin::deliveries_usage() << "\n"
+            << admin::delivery_usage() << "\n"
+            << admin::replay_usage() << "\n"
+            << admin::webhooks_usage() << "\n"
+            << admin::enable_usage() << "\n"
+            << admin::policy_usage();
 }
 
 adapter load_adapter(const migrate_config& config) {
@@ -118,6 +137,13 @@ int run_cli(const std::vector<std::string>& args) {
       setup_logging(config.log_level);
       return run_migrate(config);
     }
+    if (command == "status") return admin::run_status(options);
+    if (command == "deliveries") return admin::run_deliveries(options);
+    if (command == "delivery") return admin::run_delivery(options);
+    if (command == "replay") return admin::run_replay(options);
+    if (command == "webhooks") return admin::run_webhooks(options);
+    if (command == "enable") return admin::run_enable(options);
+    if (command == "policy") return admin::run_policy(options);
     std::cerr << "outboxd: unknown command '" << command << "' (try: outboxd help)\n";
     return kExitUsage;
   } catch (const config_error& e) {

@@ -90,20 +90,26 @@ std::string check_log_level(const std::string& level) {
 }
 
 // Flags win over the environment: store the command line first; po::store keeps the first value.
-void parse(const std::vector<std::string>& args, const po::options_description& options) {
+// `environment`: the options OUTBOXD_* variables may set (default: all of them).
+void parse(const std::vector<std::string>& args, const po::options_description& options,
+           const po::positional_options_description* positional = nullptr,
+           const po::options_description* environment = nullptr) {
+  const auto& from_environment = environment ? *environment : options;
   po::variables_map values;
   try {
-    po::store(po::command_line_parser(args).options(options).run(), values);
+    auto parser = po::command_line_parser(args).options(options);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), values);
     po::store(po::parse_environment(
-                  options,
-                  [&options](const std::string& variable) -> std::string {
+                  from_environment,
+                  [&from_environment](const std::string& variable) -> std::string {
                     if (!variable.starts_with(kEnvPrefix)) return {};
                     std::string name = variable.substr(kEnvPrefix.size());
                     for (auto& c : name) {
                       c = c == '_' ? '-'
                                    : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
                     }
-                    return options.find_nothrow(name, false) ? name : "";
+                    return from_environment.find_nothrow(name, false) ? name : "";
                   }),
               values);
     po::notify(values);
@@ -111,6 +117,8 @@ void parse(const std::vector<std::string>& args, const po::options_description& 
     throw config_error(e.what());
   }
 }
+
+}  // namespace
 
 int parse_count(const std::string& text, std::string_view setting, int min, int max) {
   int value = 0;
@@ -121,6 +129,8 @@ int parse_count(const std::string& text, std::string_view setting, int min, int 
   }
   return value;
 }
+
+namespace {
 
 // A share above 0 and at most 1, written as a decimal fraction such as 0.5.
 double parse_ratio(const std::string& text, std::string_view setting) {
@@ -451,6 +461,25 @@ migrate_config parse_migrate_config(const std::vector<std::string>& args) {
     throw config_error("--migrate-timeout must be at least 1s");
   }
   return out;
+}
+
+database_command_config parse_database_command(
+    const std::vector<std::string>& args, po::options_description options,
+    const po::positional_options_description& positional) {
+  // Only the shared database settings come from the environment: a daemon's OUTBOXD_MAX_ATTEMPTS
+  // must not become an admin command's --max-attempts.
+  database_flags flags;
+  po::options_description database_options;
+  flags.add_to(database_options);
+  options.add(database_options);
+  parse(args, options, &positional, &database_options);
+  return {.database = flags.resolve(), .log_level = check_log_level(flags.log_level)};
+}
+
+std::string database_command_usage(po::options_description options) {
+  database_flags flags;
+  flags.add_to(options);
+  return describe(options);
 }
 
 std::string run_usage() { return describe(run_flags{}.describe()); }

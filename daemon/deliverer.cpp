@@ -118,7 +118,7 @@ void deliverer::accept(std::vector<claimed_delivery> claimed) {
       auto record = attempt_record::of(delivery);
       record.error_code = "invalid_url";
       record.error_detail = "the webhook's endpoint is not an http(s) URL";
-      settle(record, delivery.try_number, 0, std::nullopt);
+      settle(record, delivery, 0, std::nullopt);
       record_outcome(delivery, std::move(record));
       continue;
     }
@@ -138,8 +138,9 @@ void deliverer::accept(std::vector<claimed_delivery> claimed) {
     }
     // Limits and the breaker are per endpoint: scheme, host and port, the server they protect.
     auto endpoint = url->key();
+    webhook_limit webhook{delivery.webhook_id, delivery.max_in_flight};
     work item{std::move(delivery), body, std::move(*url), endpoint};
-    scheduler_.submit(endpoint, std::move(item), now, next);
+    scheduler_.submit(endpoint, std::move(item), now, next, std::move(webhook));
   }
   apply(next);
 }
@@ -177,19 +178,22 @@ asio::awaitable<void> deliverer::attempt(work item) {
     } catch (const std::exception& e) {
       record.error_code = "internal";
       record.error_detail = e.what();
-      settle(record, item.delivery.try_number, 0, std::nullopt);
+      settle(record, item.delivery, 0, std::nullopt);
     }
     record_outcome(item.delivery, std::move(record));
   }
   actions next;
-  scheduler_.finish(item.endpoint, item.breaker_trial, signal, steady_clock::now(), next);
+  const webhook_limit webhook{item.delivery.webhook_id, item.delivery.max_in_flight};
+  scheduler_.finish(item.endpoint, item.breaker_trial, signal, steady_clock::now(), next, webhook);
   if (next.circuit_opened_until) {
     circuit_openings_.fetch_add(1, std::memory_order_relaxed);
+    const auto open_for = delay_until(*next.circuit_opened_until, steady_clock::now());
     // The endpoint's circuit just opened: park the webhook's whole backlog until the cool-down
     // ends, in one statement, instead of claiming and handing it back batch after batch.
-    store_.defer_webhook(item.delivery.webhook_id,
-                         delay_until(*next.circuit_opened_until, steady_clock::now()));
+    store_.defer_webhook(item.delivery.webhook_id, open_for);
+    store_.record_circuit(item.endpoint, open_for);
   }
+  if (next.circuit_closed) store_.record_circuit(item.endpoint, std::nullopt);
   apply(next);
   slot_freed_.notify();
 }
@@ -213,7 +217,7 @@ asio::awaitable<void> deliverer::send(work& item, attempt_record& record, endpoi
     // The webhook's own configuration is broken; the endpoint was never asked.
     record.error_code = signing.error_code;
     record.error_detail = signing.error_detail;
-    settle(record, delivery.try_number, 0, std::nullopt);
+    settle(record, delivery, 0, std::nullopt);
     co_return;
   }
   const http::request request{
@@ -234,7 +238,7 @@ asio::awaitable<void> deliverer::send(work& item, attempt_record& record, endpoi
     retry_after =
         parse_retry_after(*response.retry_after, receiver_now.value_or(store_.clock().now()));
   }
-  settle(record, delivery.try_number, response.status, retry_after);
+  settle(record, delivery, response.status, retry_after);
 
   if (response.status == 410) {
     record.next = attempt_record::next_status::dead;
@@ -246,11 +250,13 @@ asio::awaitable<void> deliverer::send(work& item, attempt_record& record, endpoi
                 response.duration.count());
 }
 
-void deliverer::settle(attempt_record& record, int try_number, int status_code,
+void deliverer::settle(attempt_record& record, const claimed_delivery& delivery, int status_code,
                        std::optional<milliseconds> retry_after) {
   // The schedule counts tries, not attempt records: an attempt whose lease expired (the daemon
-  // died) neither delays the next retry nor brings the delivery closer to dead.
-  const auto decision = policy_.decide(try_number, status_code, retry_after);
+  // died) neither delays the next retry nor brings the delivery closer to dead. The webhook's own
+  // policy, when it has one, replaces the daemon's schedule and attempt limit.
+  const auto decision =
+      policy_.decide(delivery.try_number, status_code, retry_after, delivery.retry);
   switch (decision.what) {
     case retry_decision::next::succeeded:
       record.succeeded = true;

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <sstream>
 #include <unordered_set>
+#include <charconv>
 
 #include "outboxd/json_text.hpp"
 #include "outboxd/metrics.hpp"
@@ -26,7 +27,9 @@ namespace {
 // 'lease_expired' under the next attempt number: it may or may not have been sent. It counts in
 // expired_attempts, not in the retry schedule; past $4 of them the delivery is dead
 // ('crash_loop'). The subscription is resolved again for the event's own realm and event name,
-// so a webhook that was deleted or unsubscribed since the fan-out gets nothing.
+// so a webhook that was deleted or unsubscribed since the fan-out gets nothing. The retry
+// schedule counts neither expired leases nor the attempts before a replay (replayed_attempts);
+// the webhook's own policy (outboxd.webhook_policies, by primary key) comes along.
 constexpr std::string_view kClaim = R"sql(
 WITH due AS (
     SELECT id, status, updated_at FROM outboxd.deliveries
@@ -47,7 +50,7 @@ WITH due AS (
     FROM due
     WHERE d.id = due.id
     RETURNING d.id, d.event_id, d.webhook_id, d.message_id, d.claim_token, d.attempt_count,
-              d.expired_attempts, d.status, due.status AS previous_status,
+              d.expired_attempts, d.replayed_attempts, d.status, due.status AS previous_status,
               due.updated_at AS previous_claim
 ), expired AS (
     INSERT INTO outboxd.attempts
@@ -92,7 +95,8 @@ WITH due AS (
     WHERE k.webhook_id IN (SELECT webhook_id FROM hooks)
       AND k.webhook_id NOT IN (SELECT webhook_id FROM rotated)
 )
-SELECT c.id, c.claim_token, c.attempt_count + 1, c.attempt_count - c.expired_attempts + 1,
+SELECT c.id, c.claim_token, c.attempt_count + 1,
+       c.attempt_count - c.expired_attempts - c.replayed_attempts + 1,
        c.status = 'dead', c.message_id::text, c.webhook_id::text,
        EXISTS (SELECT 1 FROM hooks AS any_hook WHERE any_hook.webhook_id = c.webhook_id),
        h.webhook_id IS NOT NULL,
@@ -101,12 +105,14 @@ SELECT c.id, c.claim_token, c.attempt_count + 1, c.attempt_count - c.expired_att
        e.id, e.event, to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
        e.resource_id::text, coalesce(e.data::text, 'null'),
        (extract(epoch FROM e.created_at) * 1000000)::bigint, c.previous_status = 'delivering',
-       coalesce((SELECT p.previous_secret FROM previous AS p
-                 WHERE p.webhook_id = c.webhook_id AND p.previous_until > now()), '')
+       coalesce((SELECT prev.previous_secret FROM previous AS prev
+                 WHERE prev.webhook_id = c.webhook_id AND prev.previous_until > now()), ''),
+       array_to_string(p.retry_schedule_ms, ','), p.max_attempts, p.max_in_flight
 FROM claimed AS c
 JOIN outboxd.events AS e ON e.id = c.event_id
 LEFT JOIN hooks AS h
   ON h.webhook_id = c.webhook_id AND h.realm_id = e.realm_id AND h.event = e.event
+LEFT JOIN outboxd.webhook_policies AS p ON p.webhook_id = c.webhook_id
 )sql";
 
 // Outcomes, many per statement. The deliveries are locked first, in id order: a claim meeting one
@@ -189,6 +195,19 @@ WHERE webhook_id = $1::uuid AND status = 'pending'
   AND next_attempt_at < now() + $2::bigint * interval '1 millisecond'
 )sql";
 
+// One daemon's view of an endpoint's circuit; replicas each have their own breaker, so a
+// closing removes only the row this daemon wrote.
+constexpr std::string_view kOpenCircuit = R"sql(
+INSERT INTO outboxd.open_circuits AS o (endpoint, opened_at, open_until, opened_by)
+VALUES ($1, now(), now() + $2::bigint * interval '1 millisecond', $3)
+ON CONFLICT (endpoint) DO UPDATE
+SET opened_at = EXCLUDED.opened_at, open_until = EXCLUDED.open_until, opened_by = EXCLUDED.opened_by
+)sql";
+
+constexpr std::string_view kCloseCircuit = R"sql(
+DELETE FROM outboxd.open_circuits WHERE endpoint = $1 AND opened_by = $2
+)sql";
+
 constexpr std::string_view kDatabaseTime =
     "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 
@@ -204,6 +223,23 @@ std::string_view status_name(attempt_record::next_status status) {
       return "cancelled";
   }
   return "pending";
+}
+
+// "5000,60000" (array_to_string of retry_schedule_ms) → delays; empty when unset or unreadable,
+// so the daemon's own schedule applies.
+std::vector<milliseconds> parse_schedule_column(std::string_view text) {
+  std::vector<milliseconds> delays;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const auto item = text.substr(0, comma);
+    long long value = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
+    if (ec != std::errc{} || end != item.data() + item.size() || value < 0) return {};
+    delays.emplace_back(value);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return delays;
 }
 
 void append_nullable_string(std::string& json, std::string_view text) {
@@ -350,6 +386,10 @@ asio::awaitable<claim_result> delivery_store::claim(std::size_t limit) {
     if (options_.observer && result.deliveries.back().lease_expired) {
       options_.observer->lease_expiry_recorded(result.deliveries.back().crash_looped);
     }
+    auto& claimed = result.deliveries.back();
+    claimed.retry.delays = parse_schedule_column(rows.text(r, 21));
+    if (!rows.is_null(r, 22)) claimed.retry.max_attempts = static_cast<int>(rows.int64(r, 22));
+    if (!rows.is_null(r, 23)) claimed.max_in_flight = static_cast<std::size_t>(rows.int64(r, 23));
   }
   co_return result;
 }
@@ -375,8 +415,15 @@ void delivery_store::defer_webhook(const std::string& webhook_id, milliseconds d
   writer_wake_.notify();
 }
 
+void delivery_store::record_circuit(const std::string& endpoint,
+                                    std::optional<milliseconds> delay) {
+  circuit_changes_.push_back({endpoint, delay});
+  writer_wake_.notify();
+}
+
 std::size_t delivery_store::queued_writes() const {
-  return records_.size() + releases_.size() + disables_.size() + webhook_deferrals_.size();
+  return records_.size() + releases_.size() + disables_.size() + webhook_deferrals_.size() +
+         circuit_changes_.size();
 }
 
 void delivery_store::stop() {
@@ -460,6 +507,10 @@ asio::awaitable<bool> delivery_store::flush() {
   if (!webhook_deferrals_.empty()) {
     const auto error = co_await write_webhook_deferral();
     if (error) co_return after_failure(error, 1, webhook_deferrals_, "webhook deferral");
+  }
+  if (!circuit_changes_.empty()) {
+    const auto error = co_await write_circuit_change();
+    if (error) co_return after_failure(error, 1, circuit_changes_, "circuit change");
   }
   co_return true;
 }
@@ -595,6 +646,28 @@ asio::awaitable<std::error_code> delivery_store::write_webhook_deferral() {
       "webhook {}: endpoint down, circuit open; {} pending deliveries wait for the cool-down",
       entry.webhook_id, out.rows.affected_rows());
   webhook_deferrals_.pop_front();
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> delivery_store::write_circuit_change() {
+  const auto& entry = circuit_changes_.front();
+  pg::outcome out;
+  if (entry.open_for) {
+    const auto delay = std::to_string(std::max<std::int64_t>(entry.open_for->count(), 0));
+    out = co_await write_connection_.execute(kOpenCircuit, std::string_view(entry.endpoint),
+                                             std::string_view(delay),
+                                             std::string_view(options_.instance_id));
+  } else {
+    out = co_await write_connection_.execute(kCloseCircuit, std::string_view(entry.endpoint),
+                                             std::string_view(options_.instance_id));
+  }
+  if (!out) {
+    spdlog::warn("delivery store: recording the circuit of {} failed: {}", entry.endpoint,
+                 out.message);
+    last_sqlstate_ = out.sqlstate;
+    co_return out.error;
+  }
+  circuit_changes_.pop_front();
   co_return std::error_code{};
 }
 

@@ -12,30 +12,45 @@ using std::chrono::milliseconds;
 
 retry_policy::retry_policy(retry_options options) : options_(std::move(options)) {}
 
-milliseconds retry_policy::scheduled_delay(int attempt_number) const {
-  if (options_.delays.empty()) return milliseconds(0);
-  const auto index = static_cast<std::size_t>(std::max(attempt_number, 1) - 1);
-  return options_.delays[std::min(index, options_.delays.size() - 1)];
+namespace {
+
+const std::vector<milliseconds>& delays_of(const retry_options& options,
+                                           const retry_overrides& overrides) {
+  return overrides.delays.empty() ? options.delays : overrides.delays;
 }
 
-milliseconds retry_policy::longest_delay() const {
-  if (options_.delays.empty()) return milliseconds(0);
-  return *std::max_element(options_.delays.begin(), options_.delays.end());
+}  // namespace
+
+milliseconds retry_policy::scheduled_delay(int attempt_number,
+                                           const retry_overrides& overrides) const {
+  const auto& delays = delays_of(options_, overrides);
+  if (delays.empty()) return milliseconds(0);
+  const auto index = static_cast<std::size_t>(std::max(attempt_number, 1) - 1);
+  return delays[std::min(index, delays.size() - 1)];
+}
+
+milliseconds retry_policy::longest_delay(const retry_overrides& overrides) const {
+  const auto& delays = delays_of(options_, overrides);
+  if (delays.empty()) return milliseconds(0);
+  return *std::max_element(delays.begin(), delays.end());
 }
 
 retry_decision retry_policy::decide(int attempt_number, int status_code,
-                                    std::optional<milliseconds> retry_after) const {
+                                    std::optional<milliseconds> retry_after,
+                                    const retry_overrides& overrides) const {
   if (status_code >= 200 && status_code <= 299) return {.what = retry_decision::next::succeeded};
-  if (attempt_number >= options_.max_attempts) return {.what = retry_decision::next::dead};
+  if (attempt_number >= overrides.max_attempts.value_or(options_.max_attempts)) {
+    return {.what = retry_decision::next::dead};
+  }
 
   // Jitter spreads the retries of a burst that failed together (an endpoint outage).
   thread_local std::minstd_rand random{std::random_device{}()};
   std::uniform_real_distribution<double> factor(1.0 - options_.jitter, 1.0 + options_.jitter);
   auto delay = milliseconds(static_cast<milliseconds::rep>(
-      static_cast<double>(scheduled_delay(attempt_number).count()) * factor(random)));
+      static_cast<double>(scheduled_delay(attempt_number, overrides).count()) * factor(random)));
   // The receiver asked for room: give at least that much, within the schedule's cap.
   if (retry_after && (status_code == 429 || status_code == 503)) {
-    delay = std::max(delay, std::min(*retry_after, longest_delay()));
+    delay = std::max(delay, std::min(*retry_after, longest_delay(overrides)));
   }
   return {.what = retry_decision::next::retry, .delay = delay};
 }

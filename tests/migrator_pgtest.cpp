@@ -21,8 +21,8 @@ using namespace std::chrono_literals;
 const auto kMigrationCount = static_cast<std::int64_t>(sql_bundle::migrations().size());
 
 const std::string kExpectedTables =
-    "attempts,deliveries,disabled_webhooks,events,outbox,poison_events,schema_migrations,"
-    "webhook_secrets";
+    "attempts,deliveries,disabled_webhooks,events,open_circuits,outbox,poison_events,"
+    "schema_migrations,webhook_policies,webhook_secrets";
 
 // The key every `outboxd migrate` locks ("outboxd" in ASCII).
 constexpr std::string_view kMigrationLock = "31372865143011428";

@@ -240,5 +240,67 @@ TEST(scheduler, drain_hands_back_everything_waiting) {
   EXPECT_EQ(s.queued(), 0u);
 }
 
+TEST(scheduler, a_webhook_limit_holds_that_webhooks_requests_while_others_on_its_endpoint_go) {
+  scheduler<int> s({.max_in_flight = 10,
+                    .max_in_flight_per_endpoint = 3,
+                    .max_queued_per_endpoint = 10,
+                    .breaker = {.min_failures = 3, .window = 10s, .cooldown = 10s}});
+  const auto now = clock::now();
+  const webhook_limit one{"a", 1};
+  const webhook_limit unlimited{"b", 0};
+  actions out;
+  s.submit("host", 1, now, out, one);
+  s.submit("host", 2, now, out, one);  // webhook a is at its limit: waits, though the host has room
+  s.submit("host", 3, now, out, unlimited);
+  EXPECT_EQ(started(out), (std::vector<int>{1, 3}));
+  EXPECT_EQ(s.webhook_in_flight("a"), 1u);
+  EXPECT_EQ(s.queued(), 1u);
+  EXPECT_TRUE(out.defer.empty());
+
+  // Webhook b's request ends: the slot goes to the next one whose webhook has room, never to a.
+  out = {};
+  s.submit("host", 4, now, out, unlimited);
+  s.submit("host", 5, now, out, unlimited);  // the host is full now (1, 3, 4): waits behind 2
+  EXPECT_EQ(started(out), (std::vector<int>{4}));
+  out = {};
+  s.finish("host", false, kHealthy, now, out, unlimited);
+  EXPECT_EQ(started(out), (std::vector<int>{5}));
+  EXPECT_EQ(s.webhook_in_flight("a"), 1u);
+
+  // Webhook a's request ends: its waiting one starts.
+  out = {};
+  s.finish("host", false, kHealthy, now, out, one);
+  EXPECT_EQ(started(out), (std::vector<int>{2}));
+  EXPECT_EQ(s.webhook_in_flight("a"), 1u);
+  EXPECT_EQ(s.queued(), 0u);
+  out = {};
+  s.finish("host", false, kHealthy, now, out, one);
+  EXPECT_EQ(s.webhook_in_flight("a"), 0u);
+  EXPECT_TRUE(out.start.empty());
+}
+
+TEST(scheduler, reports_a_circuit_closing_once_its_trial_finds_the_endpoint_up) {
+  scheduler<int> s(small_limits());
+  auto now = clock::now();
+  actions out;
+  for (int i = 0; i < 3; ++i) {
+    s.submit("flaky", i, now, out);
+    s.finish("flaky", false, kDown, now, out);
+  }
+  ASSERT_TRUE(out.circuit_opened_until.has_value());
+  EXPECT_FALSE(out.circuit_closed);
+  now += 10s;
+  out = {};
+  s.submit("flaky", 9, now, out);
+  ASSERT_EQ(out.start.size(), 1u);
+  ASSERT_TRUE(out.start[0].trial);
+  s.finish("flaky", true, kHealthy, now, out);
+  EXPECT_TRUE(out.circuit_closed);
+  out = {};
+  s.submit("flaky", 10, now, out);
+  s.finish("flaky", false, kHealthy, now, out);
+  EXPECT_FALSE(out.circuit_closed) << "a closed circuit reported closing again";
+}
+
 }  // namespace
 }  // namespace outboxd

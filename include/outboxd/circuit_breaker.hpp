@@ -54,6 +54,8 @@ class circuit_breaker {
   // the trial's verdict instead of being sent back to the database.)
   bool is_open(clock::time_point now) const;
   clock::time_point retry_at() const { return open_until_; }
+  // Open or half-open: tripped and not yet closed again by a trial.
+  bool tripped() const { return open_; }
   // Down signals in the window (0 while open: the window restarts when the circuit closes).
   int recent_failures(clock::time_point now) const;
   // Nothing here is worth keeping: closed with no down signal in the window, or open but left

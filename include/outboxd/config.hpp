@@ -16,6 +16,11 @@
 #include "outboxd/pg/connection.hpp"
 #include "outboxd/retry_policy.hpp"
 
+namespace boost::program_options {
+class options_description;
+class positional_options_description;
+}  // namespace boost::program_options
+
 namespace outboxd {
 
 // A setting an operator got wrong; the message names the setting and what is accepted.
@@ -81,6 +86,23 @@ struct migrate_config {
 // then defaults. `args` excludes the program and subcommand names. Throws config_error.
 run_config parse_run_config(const std::vector<std::string>& args);
 migrate_config parse_migrate_config(const std::vector<std::string>& args);
+
+// For commands defined in their own files (daemon/admin/): the shared database settings.
+struct database_command_config {
+  database_config database;
+  std::string log_level = "info";
+};
+// Adds the shared database flags (--database-url, ...) to `options`, parses `args` against them
+// and resolves the database settings. Only the database flags may come from OUTBOXD_* variables
+// (flags win); the command's own options are flags only. Throws config_error.
+database_command_config parse_database_command(
+    const std::vector<std::string>& args, boost::program_options::options_description options,
+    const boost::program_options::positional_options_description& positional);
+// `options` and the shared database flags, as help prints them.
+std::string database_command_usage(boost::program_options::options_description options);
+
+// A whole number from min to max; the message names `setting`. Throws config_error.
+int parse_count(const std::string& text, std::string_view setting, int min, int max);
 
 // The option reference printed by `outboxd help`.
 std::string run_usage();

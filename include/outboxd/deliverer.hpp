@@ -74,7 +74,7 @@ class deliverer {
   void record_outcome(const claimed_delivery& delivery, attempt_record record);
   void warn_operator(const claimed_delivery& delivery, std::string_view code,
                      std::string_view what);
-  void settle(attempt_record& record, int try_number, int status_code,
+  void settle(attempt_record& record, const claimed_delivery& delivery, int status_code,
               std::optional<std::chrono::milliseconds> retry_after);
 
   boost::asio::any_io_executor executor_;

@@ -14,6 +14,7 @@
 #include "outboxd/backoff.hpp"
 #include "outboxd/database_clock.hpp"
 #include "outboxd/pg/connection.hpp"
+#include "outboxd/retry_policy.hpp"
 #include "outboxd/wake_signal.hpp"
 
 namespace outboxd {
@@ -70,6 +71,10 @@ struct claimed_delivery {
   std::string data;                                     // jsonb text, "null" for SQL NULL
   std::chrono::system_clock::time_point event_created;  // the outbox row's created_at
   bool lease_expired = false;  // the claim recorded its previous holder's attempt as expired
+  std::string data;  // jsonb text, "null" for SQL NULL
+  // The webhook's own policy (outboxd.webhook_policies); unset parts are the daemon's.
+  retry_overrides retry;
+  std::size_t max_in_flight = 0;  // the webhook's own limit on requests in flight; 0: none
 };
 
 // The outcome of one attempt and the delivery's next state, as it will be written. Times are
@@ -157,6 +162,9 @@ class delivery_store {
   void disable_webhook(const std::string& webhook_id, const std::string& reason);
   // The webhook's endpoint is down (circuit open): its pending deliveries wait `delay` more.
   void defer_webhook(const std::string& webhook_id, std::chrono::milliseconds delay);
+  // An endpoint's circuit opened for `delay` (recorded in outboxd.open_circuits), or closed
+  // (nullopt: this daemon's row is removed), for `outboxd webhooks` to show.
+  void record_circuit(const std::string& endpoint, std::optional<std::chrono::milliseconds> delay);
 
   // Writes queued work until stop() and the queue is empty.
   boost::asio::awaitable<void> run_writer();
@@ -186,6 +194,10 @@ class delivery_store {
     std::string webhook_id;
     std::chrono::milliseconds delay{0};
   };
+  struct circuit_change {
+    std::string endpoint;
+    std::optional<std::chrono::milliseconds> open_for;  // nullopt: closed
+  };
 
   boost::asio::awaitable<void> measure_clock();
   boost::asio::awaitable<bool> flush();
@@ -193,6 +205,7 @@ class delivery_store {
   boost::asio::awaitable<std::error_code> write_releases(std::size_t count, std::string json);
   boost::asio::awaitable<std::error_code> write_disable();
   boost::asio::awaitable<std::error_code> write_webhook_deferral();
+  boost::asio::awaitable<std::error_code> write_circuit_change();
   void abandon_expired_outcomes();
   std::size_t batch_limit() const;
   // After a failed write: false to back off and retry (transport), true to go on at once.
@@ -214,6 +227,7 @@ class delivery_store {
   std::deque<released_delivery> releases_;
   std::deque<disable_entry> disables_;
   std::deque<webhook_deferral> webhook_deferrals_;
+  std::deque<circuit_change> circuit_changes_;
   bool stopping_ = false;
   std::uint64_t writes_failed_ = 0;
   std::uint64_t writes_dropped_ = 0;

@@ -19,6 +19,12 @@ struct retry_options {
   double jitter = 0.2;  // each delay is scaled by a random factor in [1 - jitter, 1 + jitter]
 };
 
+// One webhook's own retry settings (outboxd.webhook_policies); what is unset is the daemon's.
+struct retry_overrides {
+  std::vector<std::chrono::milliseconds> delays;  // empty: the daemon's schedule
+  std::optional<int> max_attempts;
+};
+
 // What happens to a delivery after one attempt.
 struct retry_decision {
   enum class next { succeeded, retry, dead };
@@ -34,11 +40,13 @@ class retry_policy {
   explicit retry_policy(retry_options options);
 
   retry_decision decide(int attempt_number, int status_code,
-                        std::optional<std::chrono::milliseconds> retry_after) const;
+                        std::optional<std::chrono::milliseconds> retry_after,
+                        const retry_overrides& overrides = {}) const;
 
   // The delay after failed attempt n (1-based), before jitter.
-  std::chrono::milliseconds scheduled_delay(int attempt_number) const;
-  std::chrono::milliseconds longest_delay() const;
+  std::chrono::milliseconds scheduled_delay(int attempt_number,
+                                            const retry_overrides& overrides = {}) const;
+  std::chrono::milliseconds longest_delay(const retry_overrides& overrides = {}) const;
   const retry_options& options() const { return options_; }
 
  private:

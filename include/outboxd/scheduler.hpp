@@ -22,10 +22,17 @@ struct scheduler_options {
   circuit_breaker_options breaker;
 };
 
-// Decides when a claimed delivery may go: global and per-endpoint limits on requests in flight,
-// a bounded wait queue per endpoint, and a circuit breaker per endpoint. Pure bookkeeping, no I/O:
-// it answers with what to start and what to hand back to the database for later (a deferral
-// spends no attempt). Single-threaded. T is the caller's work item.
+// A webhook's own limit on its requests in flight (outboxd.webhook_policies), on top of its
+// endpoint's: several webhooks may share one endpoint. Zero: no limit of its own.
+struct webhook_limit {
+  std::string webhook_id;
+  std::size_t max_in_flight = 0;
+};
+
+// Decides when a claimed delivery may go: global, per-endpoint and per-webhook limits on requests
+// in flight, a bounded wait queue per endpoint, and a circuit breaker per endpoint. Pure
+// bookkeeping, no I/O: it answers with what to start and what to hand back to the database for
+// later (a deferral spends no attempt). Single-threaded. T is the caller's work item.
 template <typename T>
 class scheduler {
  public:
@@ -44,6 +51,8 @@ class scheduler {
     std::vector<deferral> defer;    // give these back to the store, due again at `until`
     // Set when finish() opened the endpoint's circuit: nothing goes there until then.
     std::optional<clock::time_point> circuit_opened_until;
+    // Set when finish() closed the endpoint's circuit (its trial request found it up).
+    bool circuit_closed = false;
   };
 
   explicit scheduler(scheduler_options options) : options_(options) {}
@@ -56,21 +65,23 @@ class scheduler {
   std::size_t in_flight() const { return in_flight_; }
   std::size_t queued() const { return queued_; }
 
-  void submit(const std::string& endpoint, T item, clock::time_point now, actions& out) {
+  void submit(const std::string& endpoint, T item, clock::time_point now, actions& out,
+              webhook_limit webhook = {}) {
     auto& state = endpoint_state(endpoint);
     if (state.breaker.is_open(now)) {
       out.defer.push_back({std::move(item), state.breaker.retry_at()});
       return;
     }
-    if (state.in_flight < options_.max_in_flight_per_endpoint) {
+    if (state.in_flight < options_.max_in_flight_per_endpoint && webhook_has_room(webhook)) {
       const auto admitted = state.breaker.try_acquire(now);
       if (admitted != circuit_breaker::admission::refused) {
-        start(state, std::move(item), admitted == circuit_breaker::admission::trial, out);
+        start(state, std::move(item), std::move(webhook),
+              admitted == circuit_breaker::admission::trial, out);
         return;
       }
     }
     if (state.waiting.size() < options_.max_queued_per_endpoint) {
-      state.waiting.push_back(std::move(item));
+      state.waiting.push_back({std::move(item), std::move(webhook)});
       ++queued_;
       return;
     }
@@ -78,31 +89,47 @@ class scheduler {
     out.defer.push_back({std::move(item), now + kSaturatedRetry});
   }
 
-  // A started item ended; `trial` as start() said. `signal` is what the attempt said about the
-  // endpoint (classify_attempt): only that feeds the breaker, never whether the message failed.
+  // A started item ended; `trial` as start() said, `webhook` as submit() was given.
+  // `signal` is what the attempt said about the endpoint (classify_attempt): only that feeds the
+  // breaker, never whether the message failed.
   void finish(const std::string& endpoint, bool trial, endpoint_signal signal,
-              clock::time_point now, actions& out) {
+              clock::time_point now, actions& out, const webhook_limit& webhook = {}) {
     auto& state = endpoint_state(endpoint);
     --state.in_flight;
     --in_flight_;
+    if (webhook.max_in_flight > 0) {
+      const auto found = webhook_in_flight_.find(webhook.webhook_id);
+      if (found != webhook_in_flight_.end() && --found->second == 0) {
+        webhook_in_flight_.erase(found);
+      }
+    }
     const bool was_open = state.breaker.is_open(now);
+    const bool was_tripped = state.breaker.tripped();
     state.breaker.record(signal, trial, now);
+    if (was_tripped && !state.breaker.tripped()) out.circuit_closed = true;
     if (state.breaker.is_open(now)) {
       if (!was_open) out.circuit_opened_until = state.breaker.retry_at();
       // Open: whatever waits for this endpoint goes back to the database until the cooldown ends.
       while (!state.waiting.empty()) {
-        out.defer.push_back({std::move(state.waiting.front()), state.breaker.retry_at()});
+        out.defer.push_back({std::move(state.waiting.front().item), state.breaker.retry_at()});
         state.waiting.pop_front();
         --queued_;
       }
     }
-    while (!state.waiting.empty() && state.in_flight < options_.max_in_flight_per_endpoint) {
+    // The oldest waiting item whose webhook has room goes next: one webhook at its own limit
+    // does not hold back the others on its endpoint.
+    while (state.in_flight < options_.max_in_flight_per_endpoint) {
+      const auto next =
+          std::find_if(state.waiting.begin(), state.waiting.end(),
+                       [this](const waiting_item& w) { return webhook_has_room(w.webhook); });
+      if (next == state.waiting.end()) break;
       const auto admitted = state.breaker.try_acquire(now);
       if (admitted == circuit_breaker::admission::refused) break;
-      T next = std::move(state.waiting.front());
-      state.waiting.pop_front();
+      waiting_item taken = std::move(*next);
+      state.waiting.erase(next);
       --queued_;
-      start(state, std::move(next), admitted == circuit_breaker::admission::trial, out);
+      start(state, std::move(taken.item), std::move(taken.webhook),
+            admitted == circuit_breaker::admission::trial, out);
     }
     // Keep the map as small as the set of endpoints that are busy or have something to remember.
     if (idle_and_forgettable(state, now)) endpoints_.erase(endpoint);
@@ -113,7 +140,7 @@ class scheduler {
   std::vector<T> drain_waiting() {
     std::vector<T> out;
     for (auto& [key, state] : endpoints_) {
-      for (auto& item : state.waiting) out.push_back(std::move(item));
+      for (auto& waiting : state.waiting) out.push_back(std::move(waiting.item));
       state.waiting.clear();
     }
     queued_ = 0;
@@ -132,14 +159,23 @@ class scheduler {
   }
   // Endpoints with state held in memory (busy, or with a circuit or recent failures to remember).
   std::size_t endpoints_tracked() const { return endpoints_.size(); }
+  // Requests in flight for one webhook (counted only for webhooks with a limit of their own).
+  std::size_t webhook_in_flight(const std::string& webhook_id) const {
+    const auto found = webhook_in_flight_.find(webhook_id);
+    return found == webhook_in_flight_.end() ? 0 : found->second;
+  }
 
  private:
   static constexpr auto kSaturatedRetry = std::chrono::seconds(1);
 
+  struct waiting_item {
+    T item;
+    webhook_limit webhook;
+  };
   struct endpoint_slot {
     explicit endpoint_slot(const circuit_breaker_options& options) : breaker(options) {}
     std::size_t in_flight = 0;
-    std::deque<T> waiting;
+    std::deque<waiting_item> waiting;
     circuit_breaker breaker;
   };
 
@@ -161,14 +197,22 @@ class scheduler {
     return endpoints_.try_emplace(key, options_.breaker).first->second;
   }
 
-  void start(endpoint_slot& state, T item, bool trial, actions& out) {
+  bool webhook_has_room(const webhook_limit& webhook) const {
+    return webhook.max_in_flight == 0 ||
+           webhook_in_flight(webhook.webhook_id) < webhook.max_in_flight;
+  }
+
+  void start(endpoint_slot& state, T item, webhook_limit webhook, bool trial, actions& out) {
     ++state.in_flight;
     ++in_flight_;
+    // Only webhooks with a limit of their own are counted, so the map holds just those busy now.
+    if (webhook.max_in_flight > 0) ++webhook_in_flight_[webhook.webhook_id];
     out.start.push_back({std::move(item), trial});
   }
 
   scheduler_options options_;
   std::unordered_map<std::string, endpoint_slot> endpoints_;
+  std::unordered_map<std::string, std::size_t> webhook_in_flight_;
   std::size_t in_flight_ = 0;
   std::size_t queued_ = 0;
   clock::time_point next_sweep_{};

@@ -95,4 +95,60 @@ std::optional<std::uint16_t> daemon_process::admin_port(std::chrono::millisecond
   return port;
 }
 
+command_output run_binary(const std::vector<std::string>& arguments,
+                          const std::vector<std::string>& environment,
+                          std::chrono::milliseconds timeout) {
+  static int counter = 0;
+  const std::string base =
+      "/tmp/outboxd_run_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  const std::string out_path = base + ".out";
+  const std::string err_path = base + ".err";
+  std::vector<std::string> argv_storage{OUTBOXD_BINARY};
+  argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out_fd < 0 || err_fd < 0) throw std::runtime_error("cannot create " + base);
+  const int pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::dup2(out_fd, STDOUT_FILENO);
+    ::dup2(err_fd, STDERR_FILENO);
+    for (const auto& entry : environment) ::putenv(const_cast<char*>(entry.c_str()));
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(out_fd);
+  ::close(err_fd);
+
+  command_output result;
+  const bool ended = eventually(
+      [&] {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) != pid) return false;
+        result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return true;
+      },
+      timeout, std::chrono::milliseconds(5));
+  if (!ended) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    result.exit_code = 128 + SIGKILL;
+  }
+  const auto slurp = [](const std::string& path) {
+    std::ifstream file(path);
+    std::stringstream content;
+    content << file.rdbuf();
+    return content.str();
+  };
+  result.out = slurp(out_path);
+  result.err = slurp(err_path);
+  ::unlink(out_path.c_str());
+  ::unlink(err_path.c_str());
+  return result;
+}
+
 }  // namespace outboxd::test

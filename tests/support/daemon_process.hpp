@@ -32,4 +32,14 @@ class daemon_process {
   std::string log_path_;
 };
 
+// One run of the real binary to its end (an admin command), stdout and stderr kept apart.
+struct command_output {
+  int exit_code = -1;  // 128 + signal when killed by one (after `timeout`, SIGKILL)
+  std::string out;
+  std::string err;
+};
+command_output run_binary(const std::vector<std::string>& arguments,
+                          const std::vector<std::string>& environment = {},
+                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
 }  // namespace outboxd::test

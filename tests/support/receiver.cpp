@@ -204,6 +204,8 @@ class request_sink {
  public:
   virtual ~request_sink() = default;
   virtual reaction record(received_request request) = 0;
+  // The request `record` took for `path` has been answered (or its connection ended).
+  virtual void answered(std::string_view path) = 0;
 };
 
 }  // namespace
@@ -233,10 +235,19 @@ struct receiver::impl final : request_sink {
           chosen = s.next < s.sequence.size() ? s.sequence[s.next++] : s.then;
         }
       }
+      for (const auto& key : {std::string(path_of(request.target)), std::string()}) {
+        const auto now_active = ++active[key];
+        most_active[key] = std::max(most_active[key], now_active);
+      }
       log.push_back(std::move(request));
     }
     arrived.notify_all();
     return chosen;
+  }
+
+  void answered(std::string_view path) override {
+    const std::lock_guard lock(mutex);
+    for (const auto& key : {std::string(path), std::string()}) --active[key];
   }
 
   std::size_t count_locked(std::string_view path) const {
@@ -263,6 +274,9 @@ struct receiver::impl final : request_sink {
   mutable std::condition_variable arrived;
   std::vector<received_request> log;                   // guarded by mutex
   std::map<std::string, script, std::less<>> scripts;  // guarded by mutex
+  // Requests being answered now and the most at once, per path and ("") in all; guarded by mutex.
+  std::map<std::string, std::size_t, std::less<>> active;
+  std::map<std::string, std::size_t, std::less<>> most_active;
   std::atomic<std::size_t> accepted{0};
 
   // Touched only by the io thread (accept handler and shutdown run on io, not on a strand, and
@@ -337,6 +351,8 @@ class session : public session_base, public std::enable_shared_from_this<session
     }
     keep_alive_ = request_.keep_alive();
     version_ = request_.version();
+    serving_ = std::string(path_of(recorded.target));
+    serving_active_ = true;
     const reaction what = owner_.record(std::move(recorded));
 
     switch (what.what) {
@@ -372,6 +388,13 @@ class session : public session_base, public std::enable_shared_from_this<session
   // ---- respond
 
   void do_respond(const reaction& what) {
+    if (what.delay > std::chrono::milliseconds(0)) {
+      delayed_ = what;
+      delayed_.delay = std::chrono::milliseconds(0);
+      timer_.expires_after(what.delay);
+      timer_.async_wait(beast::bind_front_handler(&session::on_delay, this->shared_from_this()));
+      return;
+    }
     response_ = {};
     fill_header(response_, what);
     response_.body() = what.body;
@@ -386,7 +409,19 @@ class session : public session_base, public std::enable_shared_from_this<session
     after_response();
   }
 
+  void on_delay(beast::error_code ec) {
+    if (ec || stopped_) return abort();
+    do_respond(delayed_);
+  }
+
+  void finish_serving() {
+    if (!serving_active_) return;
+    serving_active_ = false;
+    owner_.answered(serving_);
+  }
+
   void after_response() {
+    finish_serving();
     if (keep_alive_) return do_read();
     do_close();
   }
@@ -510,6 +545,7 @@ class session : public session_base, public std::enable_shared_from_this<session
   // Cancels whatever is pending; every handler sees an error or stopped_ and returns, so the
   // session is destroyed once the handlers have run.
   void abort() {
+    finish_serving();
     stopped_ = true;
     timer_.cancel();
     lowest().close();
@@ -524,6 +560,9 @@ class session : public session_base, public std::enable_shared_from_this<session
   bool keep_alive_ = true;
   unsigned version_ = 11;
   bool stopped_ = false;
+  std::string serving_;  // the path of the request being answered
+  bool serving_active_ = false;
+  reaction delayed_;
 
   std::array<char, 4096> scratch_{};
   std::size_t hang_bytes_ = 0;
@@ -657,6 +696,12 @@ bool receiver::wait_for_count(std::size_t n, std::chrono::milliseconds timeout,
 }
 
 std::size_t receiver::connections_accepted() const { return impl_->accepted.load(); }
+
+std::size_t receiver::max_concurrent(std::string_view path) const {
+  const std::lock_guard lock(impl_->mutex);
+  const auto found = impl_->most_active.find(path);
+  return found == impl_->most_active.end() ? 0 : found->second;
+}
 
 // ---- signature checks ---------------------------------------------------------------------------
 

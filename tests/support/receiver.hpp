@@ -27,6 +27,7 @@ struct reaction {
   std::optional<std::string> retry_after;
   std::optional<std::string> location;
   std::chrono::milliseconds dribble_interval{200};
+  std::chrono::milliseconds delay{0};  // respond: wait this long before answering
 
   static reaction ok() { return {}; }
   static reaction with_status(int status) { return {.status = status, .body = "status"}; }
@@ -76,6 +77,9 @@ class receiver {
                       std::string_view path = {}) const;
   // TCP connections accepted so far (to see keep-alive reuse).
   std::size_t connections_accepted() const;
+  // The most requests (to `path`; all paths when empty) being answered at the same moment, from
+  // arrival until the response is written or the connection ends.
+  std::size_t max_concurrent(std::string_view path = {}) const;
 
  private:
   struct impl;
