@@ -71,7 +71,6 @@ struct claimed_delivery {
   std::string data;                                     // jsonb text, "null" for SQL NULL
   std::chrono::system_clock::time_point event_created;  // the outbox row's created_at
   bool lease_expired = false;  // the claim recorded its previous holder's attempt as expired
-  std::string data;  // jsonb text, "null" for SQL NULL
   // The webhook's own policy (outboxd.webhook_policies); unset parts are the daemon's.
   retry_overrides retry;
   std::size_t max_in_flight = 0;  // the webhook's own limit on requests in flight; 0: none
