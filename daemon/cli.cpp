@@ -17,6 +17,7 @@
 
 namespace outboxd {
 namespace asio = boost::asio;
+namespace po = boost::program_options;
 
 namespace {
 
@@ -24,33 +25,19 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 
-void print_help() {
-  std::cout << "outboxd " OUTBOXD_VERSION
-               " — transactional-outbox webhook daemon\n\n"
-               "usage: outboxd <command> [options]\n\n"
-               "commands:\n"
-               "  run       dispatch outbox events (until SIGTERM)\n"
-               "  migrate   create or upgrade the outboxd schema and outboxd.subscriptions()\n"
-               "  version   print the version\n"
-               "  help      print this text\n\n"
-               "Every option can also be set as OUTBOXD_<OPTION> in the environment, e.g.\n"
-               "OUTBOXD_DATABASE_URL or OUTBOXD_POLL_INTERVAL=500ms. Flags win.\n\n"
-            << run_usage() << "\n"
-            << migrate_usage();
-}
-
 adapter load_adapter(const migrate_config& config) {
   if (config.adapter_file.empty()) {
     if (auto found = find_builtin_adapter(config.adapter)) return *found;
     std::string names;
     for (const auto& name : builtin_adapter_names()) names += (names.empty() ? "" : ", ") + name;
-    throw config_error(
-        fmt::format("--adapter {} is not built in (built in: {}); use "
-                    "--adapter-file for your own",
-                    config.adapter, names));
+    throw config_error("--adapter", fmt::format("is not built in (built in: {}); use "
+                                                "--adapter-file for your own",
+                                                names));
   }
   std::ifstream file(config.adapter_file);
-  if (!file) throw config_error(fmt::format("cannot read --adapter-file {}", config.adapter_file));
+  if (!file) {
+    throw config_error("--adapter-file", fmt::format("cannot read {}", config.adapter_file));
+  }
   std::stringstream content;
   content << file.rdbuf();
   return adapter{config.adapter_file, content.str()};
@@ -94,34 +81,136 @@ int run_migrate(const migrate_config& config) {
   return result.get();
 }
 
+int migrate_command(const std::vector<std::string>& args) {
+  const settings_input input{args, process_environment()};
+  const auto config = load_migrate_config(input);
+  setup_logging(config.log_level);
+  return run_migrate(config);
+}
+
+int run_command(const std::vector<std::string>& args) {
+  const settings_input input{args, process_environment()};
+  const auto config = load_run_config(input);
+  setup_logging(config.log_level);
+  // SIGHUP reads the same command line and environment again, and the --config file as it is.
+  return run_service(config, [input] { return load_run_config(input); });
+}
+
+int version_command(const std::vector<std::string>&) {
+  std::cout << "outboxd " OUTBOXD_VERSION "\n";
+  return kExitOk;
+}
+
+int help_command(const std::vector<std::string>& args);
+
+std::string text_of(const po::options_description& options) {
+  std::ostringstream out;
+  out << options;
+  return out.str();
+}
+
+const command* find_command(std::string_view name) {
+  for (const auto& entry : commands()) {
+    if (entry.name == name) return &entry;
+  }
+  return nullptr;
+}
+
+void print_overview(std::ostream& out) {
+  out << "outboxd " OUTBOXD_VERSION
+         " — transactional-outbox webhook daemon\n\n"
+         "usage: outboxd <command> [options]\n\ncommands:\n";
+  for (const auto& entry : commands())
+    out << fmt::format("  {:<10}{}\n", entry.name, entry.summary);
+  out << "\n`outboxd <command> --help` lists a command's options.\n";
+}
+
+void print_command_help(const command& entry) {
+  std::cout << fmt::format("usage: outboxd {}{}\n\n{}\n", entry.name,
+                           entry.options ? " [options]" : "", entry.summary);
+  if (!entry.options) return;
+  std::cout << "\n" << text_of(entry.options()) << "\n" << text_of(common_options());
+  std::cout << "\nEvery option can also be set as OUTBOXD_<OPTION> in the environment\n"
+               "(--poll-interval: OUTBOXD_POLL_INTERVAL=500ms) or as `poll-interval = 500ms` in\n"
+               "the --config file (env OUTBOXD_CONFIG). Flags win over the environment, the\n"
+               "environment over the file. Durations need a unit: ms, s, m, h or d.\n";
+}
+
+int help_command(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    print_overview(std::cout);
+    return kExitOk;
+  }
+  const auto* entry = find_command(args[0]);
+  if (entry == nullptr) {
+    std::cerr << "outboxd help: unknown command '" << args[0] << "'\n";
+    return kExitUsage;
+  }
+  print_command_help(*entry);
+  return kExitOk;
+}
+
+bool asks_for_help(const std::vector<std::string>& args) {
+  for (const auto& arg : args) {
+    if (arg == "--") return false;
+    if (arg == "--help" || arg == "-h") return true;
+  }
+  return false;
+}
+
 }  // namespace
 
-int run_cli(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
-    print_help();
-    return args.empty() ? kExitUsage : kExitOk;
+const std::vector<command>& commands() {
+  static const std::vector<command> table{
+      {"run", "dispatch outbox events (until SIGTERM; SIGHUP reloads settings)", run_flag_options,
+       run_command},
+      {"migrate", "create or upgrade the outboxd schema and outboxd.subscriptions()",
+       migrate_flag_options, migrate_command},
+      {"version", "print the version", nullptr, version_command},
+      {"help", "list the commands; `outboxd help <command>` prints one's options", nullptr,
+       help_command},
+  };
+  return table;
+}
+
+std::set<std::string> every_setting_name() {
+  std::set<std::string> out;
+  bool any = false;
+  for (const auto& entry : commands()) {
+    if (!entry.options) continue;
+    any = true;
+    const auto options = entry.options();  // a named local: options() refers into it
+    for (const auto& option : options.options()) out.insert(option->long_name());
   }
-  const std::string& command = args[0];
-  const std::vector<std::string> options(args.begin() + 1, args.end());
-  try {
-    if (command == "version" || command == "--version") {
-      std::cout << "outboxd " OUTBOXD_VERSION "\n";
-      return kExitOk;
-    }
-    if (command == "run") {
-      const auto config = parse_run_config(options);
-      setup_logging(config.log_level);
-      return run_service(config);
-    }
-    if (command == "migrate") {
-      const auto config = parse_migrate_config(options);
-      setup_logging(config.log_level);
-      return run_migrate(config);
-    }
-    std::cerr << "outboxd: unknown command '" << command << "' (try: outboxd help)\n";
+  if (any) {
+    const auto common = common_options();
+    for (const auto& option : common.options()) out.insert(option->long_name());
+  }
+  return out;
+}
+
+int run_cli(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    print_overview(std::cerr);
     return kExitUsage;
+  }
+  if (args[0] == "--help" || args[0] == "-h") return help_command({});
+  if (args[0] == "--version") return version_command({});
+  const std::string& name = args[0];
+  const auto* entry = find_command(name);
+  if (entry == nullptr) {
+    std::cerr << "outboxd: unknown command '" << name << "' (try: outboxd help)\n";
+    return kExitUsage;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (asks_for_help(rest)) {
+    print_command_help(*entry);
+    return kExitOk;
+  }
+  try {
+    return entry->run(rest);
   } catch (const config_error& e) {
-    std::cerr << "outboxd " << command << ": " << e.what() << "\n";
+    std::cerr << "outboxd " << name << ": " << e.what() << "\n";
     return kExitUsage;
   }
 }

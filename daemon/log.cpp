@@ -13,4 +13,6 @@ void setup_logging(const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
+void set_log_level(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
+
 }  // namespace outboxd

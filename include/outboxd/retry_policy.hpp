@@ -40,6 +40,8 @@ class retry_policy {
   std::chrono::milliseconds scheduled_delay(int attempt_number) const;
   std::chrono::milliseconds longest_delay() const;
   const retry_options& options() const { return options_; }
+  // A reload: later decisions use these (attempts already scheduled keep their time).
+  void set_options(retry_options options) { options_ = std::move(options); }
 
  private:
   retry_options options_;

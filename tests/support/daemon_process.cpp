@@ -5,9 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 #include "support/test_database.hpp"
 
@@ -23,6 +25,22 @@ daemon_process::daemon_process(const std::vector<std::string>& arguments,
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The test's environment without the test suite's own OUTBOXD_TEST_* variables: they are no
+  // setting of outboxd, which refuses unknown OUTBOXD_* variables.
+  std::vector<std::string> environment_storage;
+  const auto name_of = [](std::string_view entry) { return entry.substr(0, entry.find('=')); };
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    if (text.starts_with("OUTBOXD_TEST_")) continue;
+    const bool replaced =
+        std::any_of(environment.begin(), environment.end(),
+                    [&](const std::string& e) { return name_of(e) == name_of(text); });
+    if (!replaced) environment_storage.emplace_back(text);
+  }
+  environment_storage.insert(environment_storage.end(), environment.begin(), environment.end());
+  std::vector<char*> envp;
+  for (auto& e : environment_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (log_fd < 0) throw std::runtime_error("cannot create " + log_path_);
@@ -31,8 +49,7 @@ daemon_process::daemon_process(const std::vector<std::string>& arguments,
   if (pid_ == 0) {
     ::dup2(log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
-    for (const auto& entry : environment) ::putenv(const_cast<char*>(entry.c_str()));
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(log_fd);
