@@ -84,14 +84,14 @@ int run_migrate(const migrate_config& config) {
 int migrate_command(const std::vector<std::string>& args) {
   const settings_input input{args, process_environment()};
   const auto config = load_migrate_config(input);
-  setup_logging(config.log_level);
+  setup_logging(config.log_level, config.log_format);
   return run_migrate(config);
 }
 
 int run_command(const std::vector<std::string>& args) {
   const settings_input input{args, process_environment()};
   const auto config = load_run_config(input);
-  setup_logging(config.log_level);
+  setup_logging(config.log_level, config.log_format);
   // SIGHUP reads the same command line and environment again, and the --config file as it is.
   return run_service(config, [input] { return load_run_config(input); });
 }

@@ -32,6 +32,7 @@ struct database_flags {
   std::string connect_timeout = "5s";
   std::string statement_timeout = "30s";
   std::string log_level = "info";
+  std::string log_format = "text";
 
   void add_to(po::options_description& options) {
     options.add_options()(
@@ -46,7 +47,9 @@ struct database_flags {
         "statement-timeout", po::value(&statement_timeout)->default_value(statement_timeout),
         "deadline for every statement, enforced by the server and by outboxd")(
         "log-level", po::value(&log_level)->default_value(log_level),
-        "trace, debug, info, warn or error");
+        "trace, debug, info, warn or error")(
+        "log-format", po::value(&log_format)->default_value(log_format),
+        "text, or json: one JSON object per line with time, level, component and message");
   }
 
   database_config resolve() const {
@@ -84,6 +87,12 @@ struct database_flags {
     return text;
   }
 };
+
+std::string check_log_format(const std::string& format) {
+  if (format != "text" && format != "json")
+    throw config_error("--log-format", "must be text or json");
+  return format;
+}
 
 std::string check_log_level(const std::string& level) {
   static const std::vector<std::string> known{"trace", "debug", "info", "warn", "error"};
@@ -552,6 +561,7 @@ run_config resolve_run(const run_flags& flags) {
   run_config out;
   out.database = flags.database.resolve();
   out.log_level = check_log_level(flags.database.log_level);
+  out.log_format = check_log_format(flags.database.log_format);
   out.poll_interval = parse_duration(flags.poll_interval, "--poll-interval");
   if (out.poll_interval < milliseconds(10) || out.poll_interval > std::chrono::hours(1)) {
     throw config_error("--poll-interval", "must be between 10ms and 1h");
@@ -577,6 +587,7 @@ migrate_config resolve_migrate(const migrate_flags& flags) {
   migrate_config out;
   out.database = flags.database.resolve();
   out.log_level = check_log_level(flags.database.log_level);
+  out.log_format = check_log_format(flags.database.log_format);
   out.adapter = flags.adapter;
   out.adapter_file = flags.adapter_file;
   out.iam_schema = flags.iam_schema;

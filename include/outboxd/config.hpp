@@ -114,6 +114,7 @@ struct run_config {
   backoff_options reconnect;
   std::chrono::milliseconds shutdown_timeout{30'000};
   std::string log_level = "info";
+  std::string log_format = "text";  // or "json" (setup_logging)
   delivery_config delivery;
   // Every setting's text as read (settings::values()), so a reload can tell what changed.
   std::map<std::string, std::string> settings;
@@ -128,6 +129,7 @@ struct migrate_config {
   std::chrono::milliseconds lock_timeout{5000};  // of each DDL statement
   std::chrono::milliseconds migrate_timeout{std::chrono::hours(1)};
   std::string log_level = "info";
+  std::string log_format = "text";  // or "json" (setup_logging)
 };
 
 // Flags first, then OUTBOXD_* environment variables (OUTBOXD_POLL_INTERVAL for --poll-interval),
