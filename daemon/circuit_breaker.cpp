@@ -26,6 +26,15 @@ circuit_breaker::circuit_breaker(circuit_breaker_options options)
           std::chrono::duration_cast<clock::duration>(options.window) / kBuckets,
           clock::duration(1))) {}
 
+void circuit_breaker::set_options(const circuit_breaker_options& options) {
+  const bool new_window = options.window != options_.window;
+  options_ = options;
+  if (!new_window) return;
+  bucket_width_ = std::max<clock::duration>(
+      std::chrono::duration_cast<clock::duration>(options.window) / kBuckets, clock::duration(1));
+  buckets_ = {};
+}
+
 bool circuit_breaker::is_open(clock::time_point now) const { return open_ && now < open_until_; }
 
 circuit_breaker::admission circuit_breaker::try_acquire(clock::time_point now) {

@@ -10,9 +10,13 @@
 #include <charconv>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "outboxd/http/admin_server.hpp"
+#include "outboxd/cli.hpp"
+
+extern char** environ;
 
 namespace outboxd {
 namespace po = boost::program_options;
@@ -29,6 +33,7 @@ struct database_flags {
   std::string connect_timeout = "5s";
   std::string statement_timeout = "30s";
   std::string log_level = "info";
+  std::string log_format = "text";
 
   void add_to(po::options_description& options) {
     options.add_options()(
@@ -43,7 +48,9 @@ struct database_flags {
         "statement-timeout", po::value(&statement_timeout)->default_value(statement_timeout),
         "deadline for every statement, enforced by the server and by outboxd")(
         "log-level", po::value(&log_level)->default_value(log_level),
-        "trace, debug, info, warn or error");
+        "trace, debug, info, warn or error")(
+        "log-format", po::value(&log_format)->default_value(log_format),
+        "text, or json: one JSON object per line with time, level, component and message");
   }
 
   database_config resolve() const {
@@ -52,80 +59,57 @@ struct database_flags {
     out.connect_timeout = parse_duration(connect_timeout, "--connect-timeout");
     out.statement_timeout = parse_duration(statement_timeout, "--statement-timeout");
     if (out.connect_timeout < milliseconds(100)) {
-      throw config_error("--connect-timeout must be at least 100ms");
+      throw config_error("--connect-timeout", "must be at least 100ms");
     }
     if (out.statement_timeout < milliseconds(100)) {
-      throw config_error("--statement-timeout must be at least 100ms");
+      throw config_error("--statement-timeout", "must be at least 100ms");
     }
     return out;
   }
 
   std::string load_url() const {
     if (!url.empty() && !url_file.empty()) {
-      throw config_error("set either --database-url or --database-url-file, not both");
+      throw config_error("--database-url-file", "set either it or --database-url, not both");
     }
     if (!url.empty()) return url;
     if (url_file.empty()) {
       throw config_error(
-          "no database: set OUTBOXD_DATABASE_URL, OUTBOXD_DATABASE_URL_FILE or --database-url");
+          "no database: set OUTBOXD_DATABASE_URL, OUTBOXD_DATABASE_URL_FILE, --database-url or "
+          "database-url in the --config file");
     }
     std::ifstream file(url_file);
-    if (!file) throw config_error(fmt::format("cannot read --database-url-file {}", url_file));
+    if (!file) throw config_error("--database-url-file", fmt::format("cannot read {}", url_file));
     std::stringstream content;
     content << file.rdbuf();
     std::string text = content.str();
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-    if (text.empty()) throw config_error(fmt::format("--database-url-file {} is empty", url_file));
+    if (text.empty())
+      throw config_error("--database-url-file", fmt::format("{} is empty", url_file));
     return text;
   }
 };
 
+std::string check_log_format(const std::string& format) {
+  if (format != "text" && format != "json")
+    throw config_error("--log-format", "must be text or json");
+  return format;
+}
+
 std::string check_log_level(const std::string& level) {
   static const std::vector<std::string> known{"trace", "debug", "info", "warn", "error"};
   if (std::find(known.begin(), known.end(), level) == known.end()) {
-    throw config_error(
-        fmt::format("--log-level {} is not one of trace, debug, info, warn, error", level));
+    throw config_error("--log-level", "must be one of trace, debug, info, warn, error");
   }
   return level;
 }
-
-// Flags win over the environment: store the command line first; po::store keeps the first value.
-// `environment`: the options OUTBOXD_* variables may set (default: all of them).
-void parse(const std::vector<std::string>& args, const po::options_description& options,
-           const po::positional_options_description* positional = nullptr,
-           const po::options_description* environment = nullptr) {
-  const auto& from_environment = environment ? *environment : options;
-  po::variables_map values;
-  try {
-    auto parser = po::command_line_parser(args).options(options);
-    if (positional) parser.positional(*positional);
-    po::store(parser.run(), values);
-    po::store(po::parse_environment(
-                  from_environment,
-                  [&from_environment](const std::string& variable) -> std::string {
-                    if (!variable.starts_with(kEnvPrefix)) return {};
-                    std::string name = variable.substr(kEnvPrefix.size());
-                    for (auto& c : name) {
-                      c = c == '_' ? '-'
-                                   : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-                    }
-                    return from_environment.find_nothrow(name, false) ? name : "";
-                  }),
-              values);
-    po::notify(values);
-  } catch (const po::error& e) {
-    throw config_error(e.what());
-  }
-}
-
-}  // namespace
 
 int parse_count(const std::string& text, std::string_view setting, int min, int max) {
   int value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) {
     throw config_error(
-        fmt::format("{} must be a whole number from {} to {}, not '{}'", setting, min, max, text));
+        std::string(setting),
+        fmt::format("must be a whole number from {} to {}, not '{}'", min, max, text));
   }
   return value;
 }
@@ -138,8 +122,9 @@ double parse_ratio(const std::string& text, std::string_view setting) {
   const auto [end, ec] =
       std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
   if (ec != std::errc{} || end != text.data() + text.size() || !(value > 0 && value <= 1)) {
-    throw config_error(fmt::format(
-        "{} must be a fraction above 0 and at most 1, like 0.5, not '{}'", setting, text));
+    throw config_error(
+        std::string(setting),
+        fmt::format("must be a fraction above 0 and at most 1, like 0.5, not '{}'", text));
   }
   return value;
 }
@@ -172,7 +157,7 @@ struct run_flags {
   std::string instance_id;
   std::string admin_address = "127.0.0.1:9187";
   std::string metrics_sample_interval = "5s";
-  std::string retention = "168h";
+  std::string retention = "7d";
   std::string retention_interval = "1m";
   bool report_to_iam = false;
   std::string secret_grace = "24h";
@@ -287,21 +272,22 @@ delivery_config resolve_delivery(const run_flags& flags) {
   for (const auto& text : cidrs) {
     const auto parsed = http::cidr::parse(text);
     if (!parsed) {
-      throw config_error(fmt::format(
-          "--allow-cidr {} is not a network like 10.0.0.0/8 or fd00::/8 (no host bits set)", text));
+      throw config_error(
+          flags.allow_cidr.empty() ? "--allow-cidrs" : "--allow-cidr",
+          fmt::format("{} is not a network like 10.0.0.0/8 or fd00::/8 (no host bits set)", text));
     }
     allowed.push_back(*parsed);
   }
   http.addresses = http::address_policy(std::move(allowed));
   http.ca_file = flags.ca_file;
   if (!http.ca_file.empty() && !std::ifstream(http.ca_file)) {
-    throw config_error(fmt::format("cannot read --ca-file {}", http.ca_file));
+    throw config_error("--ca-file", fmt::format("cannot read {}", http.ca_file));
   }
   http.connect_timeout = parse_duration(flags.http_connect_timeout, "--http-connect-timeout");
   http.request_timeout = parse_duration(flags.http_request_timeout, "--http-request-timeout");
   if (http.connect_timeout < milliseconds(10) || http.request_timeout < http.connect_timeout) {
-    throw config_error(
-        "--http-connect-timeout must be at least 10ms and no more than --http-request-timeout");
+    throw config_error("--http-connect-timeout",
+                       "must be at least 10ms and no more than --http-request-timeout");
   }
   http.max_response_bytes = static_cast<std::size_t>(
       parse_count(flags.max_response_bytes, "--max-response-bytes", 0, 1 << 20));
@@ -322,8 +308,8 @@ delivery_config resolve_delivery(const run_flags& flags) {
       parse_ratio(flags.breaker_failure_ratio, "--circuit-breaker-failure-ratio");
   breaker.window = parse_duration(flags.breaker_window, "--circuit-breaker-window");
   if (breaker.window < std::chrono::seconds(1)) {
-    throw config_error(fmt::format("--circuit-breaker-window must be at least 1s, not '{}'",
-                                   flags.breaker_window));
+    throw config_error("--circuit-breaker-window",
+                       fmt::format("must be at least 1s, not '{}'", flags.breaker_window));
   }
   breaker.cooldown = parse_duration(flags.breaker_cooldown, "--circuit-breaker-cooldown");
   out.lease.duration = parse_duration(flags.lease, "--lease");
@@ -367,13 +353,201 @@ struct migrate_flags {
   }
 };
 
-std::string describe(po::options_description options) {
-  std::ostringstream out;
-  out << options;
-  return out.str();
+// Settings whose values are never shown in a message (settings::label).
+bool is_secret(std::string_view name) {
+  return name == "database-url" || name.find("secret") != std::string_view::npos ||
+         name.find("password") != std::string_view::npos;
+}
+
+// OUTBOXD_POLL_INTERVAL → poll-interval.
+std::string setting_of_variable(std::string_view variable) {
+  std::string name(variable.substr(kEnvPrefix.size()));
+  for (auto& c : name) {
+    c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return name;
+}
+
+std::string join(const std::vector<std::string>& values, std::string_view separator) {
+  std::string out;
+  for (const auto& value : values) {
+    if (!out.empty()) out += separator;
+    out += value;
+  }
+  return out;
+}
+
+// One setting as the highest-precedence source gave it.
+struct chosen_value {
+  setting_source::kind from;
+  std::vector<std::string> values;  // several when repeated (--allow-cidr a --allow-cidr b)
+  std::string label;
+};
+
+class value_chooser {
+ public:
+  // Earlier calls are of higher precedence: a later source never overrides a setting, and the
+  // values of one repeated setting only accumulate within one source.
+  void offer(const std::string& name, setting_source::kind from, std::vector<std::string> values,
+             const std::string& label) {
+    auto [entry, inserted] = chosen_.try_emplace(name, chosen_value{from, {}, label});
+    if (!inserted) {
+      if (entry->second.from != from) return;
+      if (from == setting_source::kind::command_line) entry->second.label += " " + label;
+    }
+    for (auto& value : values) entry->second.values.push_back(std::move(value));
+  }
+  const std::map<std::string, chosen_value>& chosen() const { return chosen_; }
+  const chosen_value* find(const std::string& name) const {
+    const auto found = chosen_.find(name);
+    return found == chosen_.end() ? nullptr : &found->second;
+  }
+
+ private:
+  std::map<std::string, chosen_value> chosen_;
+};
+
+bool has_option(const po::options_description& options, const std::string& name) {
+  return options.find_nothrow(name, false) != nullptr;
+}
+
+void read_file(const std::string& path, const std::string& path_label,
+               const po::options_description& options, value_chooser& chooser) {
+  std::ifstream file(path);
+  if (!file) throw config_error(path_label, "cannot read the file");
+  po::parsed_options parsed(&options);
+  try {
+    parsed = po::parse_config_file(file, options, /*allow_unregistered=*/true);
+  } catch (const po::error& e) {
+    throw config_error(fmt::format("{}: {}", path, e.what()));
+  }
+  const auto everywhere = every_setting_name();
+  for (const auto& option : parsed.options) {
+    const auto& name = option.string_key;
+    if (name == "config" || name == "help") {
+      throw config_error(fmt::format("{} in {}: not a setting a config file may hold", name, path));
+    }
+    if (option.unregistered) {
+      if (everywhere.contains(name)) continue;  // another command's: one file serves all
+      throw config_error(fmt::format(
+          "{} in {}: no outboxd command has this setting (outboxd <command> --help lists them)",
+          name, path));
+    }
+    chooser.offer(name, setting_source::kind::file, option.value,
+                  fmt::format("{} in {}", name, path));
+  }
 }
 
 }  // namespace
+
+config_error::config_error(std::string setting, std::string problem)
+    : std::runtime_error(fmt::format("{}: {}", setting, problem)),
+      setting_(std::move(setting)),
+      problem_(std::move(problem)) {}
+
+std::vector<std::string> process_environment() {
+  std::vector<std::string> out;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    if (text.starts_with(kEnvPrefix)) out.emplace_back(text);
+  }
+  return out;
+}
+
+std::string settings::label(std::string_view setting) const {
+  if (setting.starts_with("--")) setting.remove_prefix(2);
+  const std::string name(setting);
+  const auto found = sources_.find(name);
+  if (found != sources_.end() && found->second.from != setting_source::kind::default_value) {
+    return found->second.label;
+  }
+  const auto value = values_.find(name);
+  if (value == values_.end() || value->second.empty() || is_secret(name)) return "--" + name;
+  return fmt::format("--{} (default {})", name, value->second);
+}
+
+config_error settings::relabel(const config_error& e) const {
+  if (e.setting().empty()) return e;
+  return config_error(label(e.setting()), e.problem());
+}
+
+po::options_description common_options() {
+  po::options_description options("every command");
+  options.add_options()("config", po::value<std::string>(),
+                        "read settings from this file: one `name = value` per line with the "
+                        "flags' names, # comments; flags and the environment win over it")(
+      "help", "print this command's options and exit");
+  return options;
+}
+
+settings read_settings(const po::options_description& command_options,
+                       const settings_input& input) {
+  po::options_description options;
+  options.add(command_options).add(common_options());
+  value_chooser chooser;
+  settings out;
+
+  po::parsed_options parsed(&options);
+  try {
+    parsed = po::command_line_parser(input.args).options(options).run();
+  } catch (const po::error& e) {
+    throw config_error(e.what());
+  }
+  for (const auto& option : parsed.options) {
+    const auto& name = option.string_key;
+    const auto shown = is_secret(name) ? "" : " " + join(option.value, " ");
+    chooser.offer(name, setting_source::kind::command_line, option.value, "--" + name + shown);
+  }
+
+  const auto everywhere = every_setting_name();
+  for (const auto& entry : input.environment) {
+    const auto equals = entry.find('=');
+    const std::string variable = entry.substr(0, equals);
+    const std::string value = equals == std::string::npos ? "" : entry.substr(equals + 1);
+    if (!variable.starts_with(kEnvPrefix)) continue;
+    const auto name = setting_of_variable(variable);
+    if (name == "help" || !(has_option(options, name) || everywhere.contains(name))) {
+      throw config_error(fmt::format(
+          "{}: no outboxd command has a setting --{} (outboxd <command> --help lists them); "
+          "unset it or fix its name",
+          variable, name));
+    }
+    if (!has_option(options, name)) continue;  // another command's setting
+    const auto label = is_secret(name) ? variable : variable + "=" + value;
+    chooser.offer(name, setting_source::kind::environment, {value}, label);
+  }
+
+  if (const auto* file = chooser.find("config"); file != nullptr && !file->values.empty()) {
+    out.config_file_ = file->values.back();
+    read_file(out.config_file_, file->label, options, chooser);
+  }
+
+  po::parsed_options merged(&options);
+  for (const auto& [name, chosen] : chooser.chosen()) {
+    merged.options.emplace_back(name, chosen.values);
+    out.sources_[name] = {chosen.from, chosen.label};
+  }
+  po::variables_map values;
+  try {
+    po::store(merged, values);
+    po::notify(values);
+  } catch (const po::error& e) {
+    throw config_error(e.what());
+  }
+  for (const auto& option : command_options.options()) {
+    const auto& name = option->long_name();
+    std::string text;
+    if (const auto found = values.find(name); found != values.end()) {
+      const auto& held = found->second.value();
+      if (const auto* single = boost::any_cast<std::string>(&held)) text = *single;
+      if (const auto* many = boost::any_cast<std::vector<std::string>>(&held)) {
+        text = join(*many, ",");
+      }
+    }
+    out.values_[name] = text;
+  }
+  return out;
+}
 
 pg::connection_options database_config::connection(std::string application_name,
                                                    std::shared_ptr<pg::outage_log> outage) const {
@@ -391,31 +565,41 @@ milliseconds parse_duration(std::string_view text, std::string_view setting) {
   const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
   const auto bad = [&] {
     return config_error(
-        fmt::format("{} must be a duration like 250ms, 5s, 2m or 1h, not '{}'", setting, text));
+        std::string(setting),
+        fmt::format("must be a duration with a unit, like 250ms, 5s, 2m, 1h or 7d, not '{}'",
+                    text));
   };
   if (ec != std::errc{} || amount < 0) throw bad();
-  if (unit.empty() || unit == "ms") return milliseconds(amount);
-  if (unit == "s") return std::chrono::seconds(amount);
-  if (unit == "m") return std::chrono::minutes(amount);
-  if (unit == "h") return std::chrono::hours(amount);
-  throw bad();
+  // Zero is zero in every unit; any other number needs one.
+  if (unit.empty() && amount == 0) return milliseconds(0);
+  long long per_ms = 0;
+  if (unit == "ms") per_ms = 1;
+  if (unit == "s") per_ms = 1000;
+  if (unit == "m") per_ms = 60'000;
+  if (unit == "h") per_ms = 3'600'000;
+  if (unit == "d") per_ms = 86'400'000;
+  // Up to a century, so that no later arithmetic on it overflows.
+  constexpr long long kCentury = 36'500LL * 86'400'000;
+  if (per_ms == 0 || amount > kCentury / per_ms) throw bad();
+  return milliseconds(amount * per_ms);
 }
 
-run_config parse_run_config(const std::vector<std::string>& args) {
-  run_flags flags;
-  parse(args, flags.describe());
+namespace {
+
+run_config resolve_run(const run_flags& flags) {
   run_config out;
   out.database = flags.database.resolve();
   out.log_level = check_log_level(flags.database.log_level);
+  out.log_format = check_log_format(flags.database.log_format);
   out.poll_interval = parse_duration(flags.poll_interval, "--poll-interval");
   if (out.poll_interval < milliseconds(10) || out.poll_interval > std::chrono::hours(1)) {
-    throw config_error("--poll-interval must be between 10ms and 1h");
+    throw config_error("--poll-interval", "must be between 10ms and 1h");
   }
   out.batch_size = parse_count(flags.batch_size, "--batch-size", 1, 10'000);
   out.reconnect.initial = parse_duration(flags.reconnect_min, "--reconnect-min");
   out.reconnect.max = parse_duration(flags.reconnect_max, "--reconnect-max");
   if (out.reconnect.initial < milliseconds(1) || out.reconnect.max < out.reconnect.initial) {
-    throw config_error("--reconnect-min must be at least 1ms and no more than --reconnect-max");
+    throw config_error("--reconnect-min", "must be at least 1ms and no more than --reconnect-max");
   }
   out.shutdown_timeout = parse_duration(flags.shutdown_timeout, "--shutdown-timeout");
   out.delivery = resolve_delivery(flags);
@@ -432,58 +616,163 @@ run_config parse_run_config(const std::vector<std::string>& args) {
       parse_duration(flags.metrics_sample_interval, "--metrics-sample-interval");
   if (out.metrics_sample_interval < milliseconds(100) ||
       out.metrics_sample_interval > std::chrono::hours(1)) {
-    throw config_error("--metrics-sample-interval must be between 100ms and 1h");
+    throw config_error("--metrics-sample-interval", "must be between 100ms and 1h");
   }
   out.retention = parse_duration(flags.retention, "--retention");
   out.retention_interval = parse_duration(flags.retention_interval, "--retention-interval");
   if (out.retention_interval < milliseconds(100)) {
-    throw config_error("--retention-interval must be at least 100ms");
+    throw config_error("--retention-interval", "must be at least 100ms");
   }
   out.report_to_iam = flags.report_to_iam;
   return out;
 }
 
-migrate_config parse_migrate_config(const std::vector<std::string>& args) {
-  migrate_flags flags;
-  parse(args, flags.describe());
+migrate_config resolve_migrate(const migrate_flags& flags) {
   migrate_config out;
   out.database = flags.database.resolve();
   out.log_level = check_log_level(flags.database.log_level);
+  out.log_format = check_log_format(flags.database.log_format);
   out.adapter = flags.adapter;
   out.adapter_file = flags.adapter_file;
   out.iam_schema = flags.iam_schema;
-  if (out.iam_schema.empty()) throw config_error("--iam-schema must not be empty");
+  if (out.iam_schema.empty()) throw config_error("--iam-schema", "must not be empty");
   out.lock_wait = parse_duration(flags.lock_wait, "--lock-wait");
   out.lock_timeout = parse_duration(flags.lock_timeout, "--lock-timeout");
-  if (out.lock_timeout < milliseconds(1)) throw config_error("--lock-timeout must be at least 1ms");
+  if (out.lock_timeout < milliseconds(1))
+    throw config_error("--lock-timeout", "must be at least 1ms");
   out.migrate_timeout = parse_duration(flags.migrate_timeout, "--migrate-timeout");
   if (out.migrate_timeout < std::chrono::seconds(1)) {
-    throw config_error("--migrate-timeout must be at least 1s");
+    throw config_error("--migrate-timeout", "must be at least 1s");
   }
   return out;
 }
 
+}  // namespace
+
+run_config load_run_config(const settings_input& input) {
+  run_flags flags;
+  const auto read = read_settings(flags.describe(), input);
+  try {
+    auto out = resolve_run(flags);
+    out.settings = read.values();
+    return out;
+  } catch (const config_error& e) {
+    throw read.relabel(e);
+  }
+}
+
+migrate_config load_migrate_config(const settings_input& input) {
+  migrate_flags flags;
+  const auto read = read_settings(flags.describe(), input);
+  try {
+    return resolve_migrate(flags);
+  } catch (const config_error& e) {
+    throw read.relabel(e);
+  }
+}
+
+run_config parse_run_config(const std::vector<std::string>& args) {
+  return load_run_config({args, process_environment()});
+}
+
+migrate_config parse_migrate_config(const std::vector<std::string>& args) {
+  return load_migrate_config({args, process_environment()});
+}
+
+bool changes_live(std::string_view setting) {
+  static const std::set<std::string_view> kLive{"log-level",
+                                                "max-in-flight",
+                                                "max-in-flight-per-endpoint",
+                                                "retry-schedule",
+                                                "max-attempts",
+                                                "allow-cidr",
+                                                "allow-cidrs",
+                                                "circuit-breaker-failures",
+                                                "circuit-breaker-failure-ratio",
+                                                "circuit-breaker-window",
+                                                "circuit-breaker-cooldown"};
+  return kLive.contains(setting);
+}
+
+reload_plan plan_reload(const run_config& in_force, const run_config& next) {
+  reload_plan plan;
+  for (const auto& [name, value] : next.settings) {
+    const auto old = in_force.settings.find(name);
+    const std::string before = old == in_force.settings.end() ? "" : old->second;
+    if (before == value) continue;
+    if (!changes_live(name)) {
+      plan.restart.push_back(name);
+    } else {
+      // No live setting is a secret, so its values may be shown.
+      plan.live.push_back(fmt::format("{} {} -> {}", name, before.empty() ? "(none)" : before,
+                                      value.empty() ? "(none)" : value));
+    }
+  }
+  return plan;
+}
+
+void apply_live_settings(run_config& in_force, const run_config& next) {
+  in_force.log_level = next.log_level;
+  in_force.delivery.retry = next.delivery.retry;
+  in_force.delivery.http.addresses = next.delivery.http.addresses;
+  in_force.delivery.engine.scheduling = next.delivery.engine.scheduling;
+  for (const auto& [name, value] : next.settings) {
+    if (changes_live(name)) in_force.settings[name] = value;
+  }
+}
+
 database_command_config parse_database_command(
-    const std::vector<std::string>& args, po::options_description options,
+    const std::vector<std::string>& args, const po::options_description& options,
     const po::positional_options_description& positional) {
-  // Only the shared database settings come from the environment: a daemon's OUTBOXD_MAX_ATTEMPTS
-  // must not become an admin command's --max-attempts.
   database_flags flags;
   po::options_description database_options;
   flags.add_to(database_options);
-  options.add(database_options);
-  parse(args, options, &positional, &database_options);
-  return {.database = flags.resolve(), .log_level = check_log_level(flags.log_level)};
+  po::options_description all;
+  all.add(options).add(database_options).add(common_options());
+  po::parsed_options parsed(&all);
+  try {
+    parsed = po::command_line_parser(args).options(all).positional(positional).run();
+  } catch (const po::error& e) {
+    throw config_error(e.what());
+  }
+  // The command's own options come from its command line only: a daemon's OUTBOXD_MAX_ATTEMPTS
+  // or a shared config file's max-attempts must not become `policy set --max-attempts`. The
+  // database settings are read like every command's: flags, OUTBOXD_* variables, --config file.
+  po::parsed_options own(&all);
+  std::vector<std::string> database_args;
+  for (const auto& option : parsed.options) {
+    const auto& name = option.string_key;
+    if (name == "config" || database_options.find_nothrow(name, false) != nullptr) {
+      for (const auto& value : option.value) database_args.push_back("--" + name + "=" + value);
+    } else {
+      own.options.push_back(option);
+    }
+  }
+  try {
+    po::variables_map values;
+    po::store(own, values);
+    po::notify(values);
+  } catch (const po::error& e) {
+    throw config_error(e.what());
+  }
+  const auto read = read_settings(database_options, {database_args, process_environment()});
+  try {
+    return {.database = flags.resolve(), .log_level = check_log_level(flags.log_level)};
+  } catch (const config_error& e) {
+    throw read.relabel(e);
+  }
 }
 
-std::string database_command_usage(po::options_description options) {
-  database_flags flags;
-  flags.add_to(options);
-  return describe(options);
+po::options_description database_flag_options() {
+  po::options_description options("database");
+  database_flags{}.add_to(options);
+  return options;
 }
 
-std::string run_usage() { return describe(run_flags{}.describe()); }
+// The bound variables die with the temporary flags: these descriptions are for reading names,
+// defaults and help texts only.
+po::options_description run_flag_options() { return run_flags{}.describe(); }
 
-std::string migrate_usage() { return describe(migrate_flags{}.describe()); }
+po::options_description migrate_flag_options() { return migrate_flags{}.describe(); }
 
 }  // namespace outboxd

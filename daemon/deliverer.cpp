@@ -41,6 +41,12 @@ deliverer::deliverer(asio::any_io_executor executor, deliverer_options options,
       backoff_(options.reconnect),
       retry_timer_(executor) {}
 
+void deliverer::set_scheduling(const scheduler_options& scheduling) {
+  options_.scheduling = scheduling;
+  scheduler_.set_options(scheduling);
+  slot_freed_.notify();  // a higher limit is room to claim
+}
+
 void deliverer::stop() {
   stopping_ = true;
   retry_timer_.cancel();

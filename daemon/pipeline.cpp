@@ -95,6 +95,12 @@ void pipeline::start(on_finished finished) {
   asio::co_spawn(executor_, reporter_.run(), report("reporter"));
 }
 
+void pipeline::reconfigure(const run_config& config) {
+  policy_.set_options(config.delivery.retry);
+  client_.set_address_policy(config.delivery.http.addresses);
+  deliverer_.set_scheduling(config.delivery.engine.scheduling);
+}
+
 void pipeline::stop() {
   listener_.stop();
   dispatcher_.stop();

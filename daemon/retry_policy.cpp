@@ -97,7 +97,7 @@ std::vector<milliseconds> parse_retry_schedule(std::string_view text) {
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);
   }
-  if (delays.empty()) throw config_error("--retry-schedule needs at least one delay");
+  if (delays.empty()) throw config_error("--retry-schedule", "needs at least one delay");
   return delays;
 }
 

@@ -15,6 +15,7 @@
 
 #include "outboxd/backoff.hpp"
 #include "outboxd/http/admin_server.hpp"
+#include "outboxd/log.hpp"
 #include "outboxd/migrator.hpp"
 #include "outboxd/pipeline.hpp"
 
@@ -76,8 +77,10 @@ asio::awaitable<startup> check_schema_at_start(pg::connection& connection,
 
 }  // namespace
 
-int run_service(const run_config& config) {
+int run_service(const run_config& started_with, std::function<run_config()> reread) {
   asio::io_context io;
+  // What is in force: the start's settings, with the live ones as the last good reload set them.
+  run_config config = started_with;
   pipeline daemon(io.get_executor(), config);
 
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
@@ -156,11 +159,42 @@ int run_service(const run_config& config) {
     }
   };
 
+  // Runs on the io_context's one thread, between two steps of the loops: nothing sees a
+  // half-applied configuration. Parse and validate everything first; apply only a wholly valid
+  // result.
+  const auto reload = [&] {
+    if (!reread || stopping) {
+      spdlog::info("SIGHUP: not reloading {}", stopping ? "while stopping" : "(no sources)");
+      return;
+    }
+    run_config next;
+    try {
+      next = reread();
+    } catch (const std::exception& e) {
+      spdlog::error("SIGHUP: settings not reloaded, the current ones stay in force: {}", e.what());
+      return;
+    }
+    const auto plan = plan_reload(config, next);
+    for (const auto& name : plan.restart) {
+      spdlog::warn("SIGHUP: {} changed: takes effect after a restart", name);
+    }
+    if (plan.live.empty()) {
+      spdlog::info("SIGHUP: settings reread; nothing that applies while running changed");
+      return;
+    }
+    apply_live_settings(config, next);
+    daemon.reconfigure(config);
+    set_log_level(config.log_level);
+    std::string changes;
+    for (const auto& change : plan.live) changes += (changes.empty() ? "" : ", ") + change;
+    spdlog::info("SIGHUP: applied {}", changes);
+  };
+
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int signal) {
         if (ec) return;
         if (signal == SIGHUP) {
-          spdlog::info("SIGHUP: no setting of this version can be reloaded; keeping the current");
+          reload();
         } else if (!stopping) {
           begin_shutdown(fmt::format("signal {}", signal));
         } else {

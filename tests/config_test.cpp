@@ -6,10 +6,38 @@
 #include <boost/asio/ip/address.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+
+#include "outboxd/cli.hpp"
 
 namespace outboxd {
 namespace {
 using namespace std::chrono_literals;
+
+// This test reads the process's environment as outboxd does: the suite's own OUTBOXD_TEST_*
+// variables (the test database, unused here) are no setting of outboxd and would be refused.
+[[maybe_unused]] const bool kTestVariablesRemoved = [] {
+  std::vector<std::string> names;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    if (text.starts_with("OUTBOXD_TEST_")) names.emplace_back(text.substr(0, text.find('=')));
+  }
+  for (const auto& name : names) ::unsetenv(name.c_str());
+  return true;
+}();
+
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "outboxd_" + name + "_" + std::to_string(::getpid());
+}
+
+std::string error_of(const std::function<void()>& parse) {
+  try {
+    parse();
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
 
 // Sets an environment variable for one test.
 class scoped_env {
@@ -23,14 +51,19 @@ class scoped_env {
 
 TEST(config, durations_take_the_usual_units) {
   EXPECT_EQ(parse_duration("250ms", "x"), 250ms);
-  EXPECT_EQ(parse_duration("250", "x"), 250ms);
+  EXPECT_EQ(parse_duration("0", "x"), 0ms);
+  EXPECT_EQ(parse_duration("7d", "x"), 7 * 24h);
+  EXPECT_THROW(parse_duration("250", "x"), config_error);  // no unit: 250 what?
+  EXPECT_THROW(parse_duration("5", "x"), config_error);
+  EXPECT_THROW(parse_duration("5w", "x"), config_error);
+  EXPECT_THROW(parse_duration("99999999999d", "x"), config_error);  // no overflow
   EXPECT_EQ(parse_duration("5s", "x"), 5s);
   EXPECT_EQ(parse_duration("2m", "x"), 2min);
   EXPECT_EQ(parse_duration("1h", "x"), 1h);
   EXPECT_THROW(parse_duration("5 s", "x"), config_error);
   EXPECT_THROW(parse_duration("-1s", "x"), config_error);
   EXPECT_THROW(parse_duration("soon", "x"), config_error);
-  EXPECT_THROW(parse_duration("5d", "x"), config_error);
+  EXPECT_THROW(parse_duration("", "x"), config_error);
 }
 
 TEST(config, errors_name_the_setting) {
@@ -269,6 +302,136 @@ TEST(config, retention_reporting_and_secret_grace_have_defaults_and_can_be_set) 
   EXPECT_THROW(parse_run_config({"--database-url", "x", "--retention-interval", "10ms"}),
                config_error);
   EXPECT_THROW(parse_run_config({"--database-url", "x", "--secret-grace", "soon"}), config_error);
+TEST(config, an_invalid_value_is_named_as_the_operator_set_it) {
+  {
+    scoped_env poll("OUTBOXD_POLL_INTERVAL", "5");
+    const auto message = error_of([] { parse_run_config({"--database-url", "x"}); });
+    EXPECT_EQ(message.rfind("OUTBOXD_POLL_INTERVAL=5: must be a duration", 0), 0u) << message;
+  }
+  const auto flag = error_of([] {
+    parse_run_config({"--database-url", "x", "--poll-interval", "5"});
+  });
+  EXPECT_EQ(flag.rfind("--poll-interval 5: must be a duration", 0), 0u) << flag;
+  const auto equals = error_of([] {
+    parse_run_config({"--database-url", "x", "--max-attempts=0"});
+  });
+  EXPECT_EQ(equals.rfind("--max-attempts 0: must be a whole number", 0), 0u) << equals;
+
+  const auto file = temp_path("bad.conf");
+  std::ofstream(file) << "# a comment\npoll-interval = 5\n";
+  const auto from_file = error_of([&] {
+    parse_run_config({"--database-url", "x", "--config", file});
+  });
+  EXPECT_EQ(from_file.rfind("poll-interval in " + file + ": must be a duration", 0), 0u)
+      << from_file;
+  std::remove(file.c_str());
+}
+
+TEST(config, the_database_url_is_never_shown_in_a_message) {
+  scoped_env url("OUTBOXD_DATABASE_URL", "postgresql://app:hunter2@db/iam");
+  scoped_env file("OUTBOXD_DATABASE_URL_FILE", "/run/secret");
+  const auto message = error_of([] { parse_run_config({}); });
+  EXPECT_NE(message.find("--database-url"), std::string::npos) << message;
+  EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+  const auto flag = error_of([] {
+    parse_run_config({"--database-url", "postgresql://app:hunter2@db/iam", "--lease", "1s"});
+  });
+  EXPECT_EQ(flag.find("hunter2"), std::string::npos) << flag;
+}
+
+TEST(config, flags_win_over_the_environment_which_wins_over_the_file_which_wins_over_defaults) {
+  const auto file = temp_path("precedence.conf");
+  std::ofstream(file) << "poll-interval = 2s\nbatch-size = 7\nmax-attempts = 4\n"
+                         "allow-cidr = 10.0.0.0/8\n";
+  scoped_env batch("OUTBOXD_BATCH_SIZE", "8");
+  scoped_env attempts("OUTBOXD_MAX_ATTEMPTS", "5");
+  const auto config =
+      parse_run_config({"--database-url", "x", "--config", file, "--max-attempts", "6"});
+  EXPECT_EQ(config.poll_interval, 2s);                   // file
+  EXPECT_EQ(config.batch_size, 8);                       // environment over file
+  EXPECT_EQ(config.delivery.retry.max_attempts, 6);      // flag over both
+  EXPECT_EQ(config.delivery.http.request_timeout, 15s);  // default
+  EXPECT_TRUE(config.delivery.http.addresses.permits(boost::asio::ip::make_address("10.1.2.3")));
+  // A repeated setting is not merged across sources: the flag's ranges replace the file's.
+  const auto flag_ranges =
+      parse_run_config({"--database-url", "x", "--config", file, "--allow-cidr", "127.0.0.0/8"});
+  EXPECT_FALSE(
+      flag_ranges.delivery.http.addresses.permits(boost::asio::ip::make_address("10.1.2.3")));
+  {
+    scoped_env config_env("OUTBOXD_CONFIG", file.c_str());
+    EXPECT_EQ(parse_run_config({"--database-url", "x"}).poll_interval, 2s);
+  }
+  std::remove(file.c_str());
+}
+
+TEST(config, unknown_variables_and_file_entries_are_refused_and_other_commands_are_accepted) {
+  {
+    scoped_env typo("OUTBOXD_POLL_INTERVALL", "1s");
+    const auto message = error_of([] { parse_run_config({"--database-url", "x"}); });
+    EXPECT_NE(message.find("OUTBOXD_POLL_INTERVALL"), std::string::npos) << message;
+  }
+  {
+    // One environment for the migration job and the daemon.
+    scoped_env adapter("OUTBOXD_ADAPTER", "ferriskey");
+    scoped_env poll("OUTBOXD_POLL_INTERVAL", "1s");
+    EXPECT_NO_THROW(parse_run_config({"--database-url", "x"}));
+    EXPECT_NO_THROW(parse_migrate_config({"--database-url", "x"}));
+  }
+  const auto file = temp_path("unknown.conf");
+  std::ofstream(file) << "iam-schema = iam\npoll-intervall = 1s\n";
+  const auto message = error_of([&] {
+    parse_run_config({"--database-url", "x", "--config", file});
+  });
+  EXPECT_NE(message.find("poll-intervall in " + file), std::string::npos) << message;
+  std::ofstream(file) << "iam-schema = iam\npoll-interval = 1s\n";
+  EXPECT_EQ(parse_migrate_config({"--database-url", "x", "--config", file}).iam_schema, "iam");
+  EXPECT_NO_THROW(parse_run_config({"--database-url", "x", "--config", file}));
+  std::remove(file.c_str());
+  EXPECT_NE(error_of([&] {
+              parse_run_config({"--database-url", "x", "--config", file});
+            }).find("cannot read"),
+            std::string::npos);
+}
+
+TEST(config, every_setting_has_a_variable_and_every_default_duration_a_unit) {
+  for (const auto& entry : commands()) {
+    if (!entry.options) continue;
+    const auto options = entry.options();
+    for (const auto& option : options.options()) {
+      // Each setting can be given by variable: parse a valid value of each from the environment.
+      std::string variable = "OUTBOXD_";
+      for (const char c : option->long_name()) {
+        variable += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
+      EXPECT_TRUE(every_setting_name().contains(option->long_name())) << variable;
+      const auto shown = option->format_parameter();
+      const auto equals = shown.find("(=");
+      if (equals == std::string::npos) continue;
+      const auto value = shown.substr(equals + 2, shown.size() - equals - 3);
+      const bool numeric = !value.empty() && std::isdigit(static_cast<unsigned char>(value[0]));
+      if (numeric && value.find_first_not_of("0123456789") != std::string::npos &&
+          value.find('.') == std::string::npos && value.find(',') == std::string::npos) {
+        EXPECT_NO_THROW(parse_duration(value, option->long_name())) << option->long_name();
+      }
+    }
+  }
+}
+
+TEST(config, a_reload_tells_live_settings_from_those_that_need_a_restart) {
+  const auto before = parse_run_config({"--database-url", "x"});
+  const auto after = parse_run_config({"--database-url", "x", "--max-attempts", "1",
+                                       "--retry-schedule", "1s", "--poll-interval", "2s"});
+  const auto plan = plan_reload(before, after);
+  EXPECT_EQ(plan.restart, std::vector<std::string>{"poll-interval"});
+  ASSERT_EQ(plan.live.size(), 2u);
+  EXPECT_EQ(plan.live[0], "max-attempts 10 -> 1");
+  EXPECT_EQ(plan.live[1], "retry-schedule 5s,5m,30m,2h,5h,10h,14h,20h,24h -> 1s");
+  auto in_force = before;
+  apply_live_settings(in_force, after);
+  EXPECT_EQ(in_force.delivery.retry.max_attempts, 1);
+  EXPECT_EQ(in_force.poll_interval, 1s);  // needs a restart: unchanged
+  EXPECT_TRUE(plan_reload(in_force, after).live.empty());
+  EXPECT_EQ(plan_reload(in_force, after).restart, std::vector<std::string>{"poll-interval"});
 }
 
 }  // namespace

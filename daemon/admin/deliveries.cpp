@@ -257,8 +257,6 @@ int run_delivery(const std::vector<std::string>& args) {
   return run_command("delivery", show, args);
 }
 
-std::string deliveries_usage() { return database_command_usage(deliveries_flags{}.describe()); }
 
-std::string delivery_usage() { return database_command_usage(delivery_flags{}.describe()); }
 
 }  // namespace outboxd::admin

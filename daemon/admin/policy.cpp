@@ -175,6 +175,5 @@ po::options_description policy_flags::describe() {
 
 int run_policy(const std::vector<std::string>& args) { return run_command("policy", policy, args); }
 
-std::string policy_usage() { return database_command_usage(policy_flags{}.describe()); }
 
 }  // namespace outboxd::admin

@@ -187,6 +187,5 @@ po::options_description replay_flags::describe() {
 
 int run_replay(const std::vector<std::string>& args) { return run_command("replay", replay, args); }
 
-std::string replay_usage() { return database_command_usage(replay_flags{}.describe()); }
 
 }  // namespace outboxd::admin

@@ -93,6 +93,5 @@ po::options_description status_flags::describe() {
 
 int run_status(const std::vector<std::string>& args) { return run_command("status", status, args); }
 
-std::string status_usage() { return database_command_usage(status_flags{}.describe()); }
 
 }  // namespace outboxd::admin

@@ -238,8 +238,6 @@ int run_webhooks(const std::vector<std::string>& args) {
 
 int run_enable(const std::vector<std::string>& args) { return run_command("enable", enable, args); }
 
-std::string webhooks_usage() { return database_command_usage(webhooks_flags{}.describe()); }
 
-std::string enable_usage() { return database_command_usage(enable_flags{}.describe()); }
 
 }  // namespace outboxd::admin

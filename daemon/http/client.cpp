@@ -659,6 +659,10 @@ std::size_t client::idle_connections() const {
   return count;
 }
 
+void client::set_address_policy(address_policy addresses) {
+  impl_->options.addresses = std::move(addresses);
+}
+
 void client::close_idle() {
   for (auto& [key, entries] : impl_->idle) {
     for (auto& entry : entries) entry.conn->close();

@@ -42,6 +42,9 @@ class circuit_breaker {
   using clock = std::chrono::steady_clock;
 
   explicit circuit_breaker(circuit_breaker_options options);
+  // A reload. An open circuit stays open until its cool-down ends; a new window starts counting
+  // afresh (the old buckets measured other stretches of time).
+  void set_options(const circuit_breaker_options& options);
 
   enum class admission { refused, normal, trial };
   // May a request start now? When half-open, the one that may is the trial.

@@ -43,6 +43,8 @@ class deliverer {
   void stop();
   // The store wrote a batch: room to claim again if the write backlog held claiming back.
   void on_store_written() { slot_freed_.notify(); }
+  // A reload of the limits and breaker settings (on the deliverer's executor).
+  void set_scheduling(const scheduler_options& scheduling);
 
   std::size_t in_flight() const { return scheduler_.in_flight(); }
   // Endpoints whose circuit is open now (on the deliverer's executor only).

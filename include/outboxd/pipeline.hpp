@@ -38,6 +38,9 @@ class pipeline {
   // Stops claiming; in-flight attempts finish and the store writes everything out, then the
   // loops end.
   void stop();
+  // A reload: the settings that can change while running (retry schedule and attempts, limits,
+  // breaker, allowed address ranges) take `config`'s values. Call on the pipeline's executor.
+  void reconfigure(const run_config& config);
 
   const pg::listener& listener() const { return listener_; }
   const dispatcher& dispatch() const { return dispatcher_; }

@@ -48,6 +48,8 @@ class retry_policy {
                                             const retry_overrides& overrides = {}) const;
   std::chrono::milliseconds longest_delay(const retry_overrides& overrides = {}) const;
   const retry_options& options() const { return options_; }
+  // A reload: later decisions use these (attempts already scheduled keep their time).
+  void set_options(retry_options options) { options_ = std::move(options); }
 
  private:
   retry_options options_;

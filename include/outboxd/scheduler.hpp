@@ -57,6 +57,13 @@ class scheduler {
 
   explicit scheduler(scheduler_options options) : options_(options) {}
 
+  // A reload: new limits apply to what starts from now on (nothing in flight is stopped), and
+  // every endpoint's breaker takes the new settings.
+  void set_options(const scheduler_options& options) {
+    options_ = options;
+    for (auto& [key, state] : endpoints_) state.breaker.set_options(options.breaker);
+  }
+
   // How many more deliveries may be claimed: every claimed one either runs or waits here.
   std::size_t capacity() const {
     const auto held = in_flight_ + queued_;

@@ -58,7 +58,8 @@ _outboxd_pg_free_port() {
 #   test    (default) fsync, synchronous_commit and full_page_writes off: a crash loses the cluster,
 #           which is fine for a cluster that lives for one test run, and tests run much faster.
 #   durable PostgreSQL's own defaults for those settings, so benchmarks pay real commit costs.
-# Exports OUTBOXD_PG_DIR, OUTBOXD_PG_PORT and OUTBOXD_PG_URL.
+# Sets OUTBOXD_PG_DIR, OUTBOXD_PG_PORT and OUTBOXD_PG_URL in the calling shell, unexported: they
+# are no setting of outboxd, which refuses unknown OUTBOXD_* variables in its environment.
 outboxd_pg_start() {
     local mode=${1:-test}
     local bindir dir port attempt
@@ -83,7 +84,7 @@ outboxd_pg_start() {
     # Under /tmp rather than $TMPDIR: the directory must be reachable by the `postgres` user, and a
     # caller's TMPDIR may sit inside a private home directory.
     dir=$(mktemp -d /tmp/outboxd-pg.XXXXXX) || return 1
-    export OUTBOXD_PG_DIR=$dir
+    OUTBOXD_PG_DIR=$dir
     if ((EUID == 0)); then
         chown postgres: "$dir" || { outboxd_pg_stop; return 1; }
     fi
@@ -107,8 +108,8 @@ outboxd_pg_start() {
         if _outboxd_pg_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
             -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' -c max_connections=200 -c shared_buffers=256MB ${mode_opts[*]}" \
             start >"$dir/pg_ctl.log" 2>&1; then
-            export OUTBOXD_PG_PORT=$port
-            export OUTBOXD_PG_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+            OUTBOXD_PG_PORT=$port
+            OUTBOXD_PG_URL="postgresql://postgres@127.0.0.1:$port/postgres"
             return 0
         fi
 

@@ -9,10 +9,32 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 #include "support/test_database.hpp"
 
 namespace outboxd::test {
+
+namespace {
+
+// The test's environment without the test suite's own OUTBOXD_TEST_* variables (they are no
+// setting of outboxd, which refuses unknown OUTBOXD_* variables), with `overrides` on top.
+std::vector<std::string> child_environment(const std::vector<std::string>& overrides) {
+  std::vector<std::string> out;
+  const auto name_of = [](std::string_view entry) { return entry.substr(0, entry.find('=')); };
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    if (text.starts_with("OUTBOXD_TEST_")) continue;
+    const bool replaced =
+        std::any_of(overrides.begin(), overrides.end(),
+                    [&](const std::string& e) { return name_of(e) == name_of(text); });
+    if (!replaced) out.emplace_back(text);
+  }
+  out.insert(out.end(), overrides.begin(), overrides.end());
+  return out;
+}
+
+}  // namespace
 
 daemon_process::daemon_process(const std::vector<std::string>& arguments,
                                const std::vector<std::string>& environment) {
@@ -32,6 +54,10 @@ daemon_process::daemon_process(const std::vector<std::string>& arguments,
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
+  auto environment_storage = child_environment(environment);
+  std::vector<char*> envp;
+  for (auto& e : environment_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (log_fd < 0) throw std::runtime_error("cannot create " + log_path_);
@@ -40,8 +66,7 @@ daemon_process::daemon_process(const std::vector<std::string>& arguments,
   if (pid_ == 0) {
     ::dup2(log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
-    for (const auto& entry : environment) ::putenv(const_cast<char*>(entry.c_str()));
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(log_fd);
@@ -109,6 +134,11 @@ command_output run_binary(const std::vector<std::string>& arguments,
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
 
+  auto environment_storage = child_environment(environment);
+  std::vector<char*> envp;
+  for (auto& e : environment_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
   const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out_fd < 0 || err_fd < 0) throw std::runtime_error("cannot create " + base);
@@ -117,8 +147,7 @@ command_output run_binary(const std::vector<std::string>& arguments,
   if (pid == 0) {
     ::dup2(out_fd, STDOUT_FILENO);
     ::dup2(err_fd, STDERR_FILENO);
-    for (const auto& entry : environment) ::putenv(const_cast<char*>(entry.c_str()));
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(out_fd);

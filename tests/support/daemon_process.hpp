@@ -12,7 +12,8 @@ namespace outboxd::test {
 // file. The destructor kills it if it is still running.
 class daemon_process {
  public:
-  // `environment` entries ("NAME=value") are added to the test's own environment.
+  // `environment` entries ("NAME=value") are added to the test's own environment, less its
+  // OUTBOXD_TEST_* variables.
   explicit daemon_process(const std::vector<std::string>& arguments,
                           const std::vector<std::string>& environment = {});
   ~daemon_process();

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 namespace outboxd::test {
@@ -98,7 +99,15 @@ test_database::~test_database() {
 }
 
 command_result run_outboxd(const std::string& arguments) {
-  const std::string command = std::string(OUTBOXD_BINARY) + " " + arguments + " 2>&1";
+  // Without the suite's own OUTBOXD_TEST_* variables: outboxd refuses OUTBOXD_* variables that
+  // are no setting of it.
+  std::string command = "env";
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    if (text.starts_with("OUTBOXD_TEST_"))
+      command += " -u " + std::string(text.substr(0, text.find('=')));
+  }
+  command += " " + std::string(OUTBOXD_BINARY) + " " + arguments + " 2>&1";
   command_result out;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot start " + command);

@@ -47,6 +47,8 @@ struct command_result {
   int exit_code = -1;
   std::string output;
 };
+// The binary through the shell (arguments are shell words), with the test's environment less
+// its OUTBOXD_TEST_* variables.
 command_result run_outboxd(const std::string& arguments);
 
 // Waits until `condition` holds, checking every `step`, for at most `timeout`.

@@ -28,8 +28,6 @@ struct delivery_flags {
 
 int run_deliveries(const std::vector<std::string>& args);
 int run_delivery(const std::vector<std::string>& args);
-std::string deliveries_usage();
-std::string delivery_usage();
 
 // The statuses a delivery can have, for validating --status.
 bool is_delivery_status(const std::string& status);

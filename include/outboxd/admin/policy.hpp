@@ -23,6 +23,5 @@ struct policy_flags {
 };
 
 int run_policy(const std::vector<std::string>& args);
-std::string policy_usage();
 
 }  // namespace outboxd::admin

@@ -27,6 +27,5 @@ struct replay_flags {
 };
 
 int run_replay(const std::vector<std::string>& args);
-std::string replay_usage();
 
 }  // namespace outboxd::admin

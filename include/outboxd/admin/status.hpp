@@ -14,6 +14,5 @@ struct status_flags {
 };
 
 int run_status(const std::vector<std::string>& args);
-std::string status_usage();
 
 }  // namespace outboxd::admin

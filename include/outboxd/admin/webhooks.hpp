@@ -24,8 +24,6 @@ struct enable_flags {
 
 int run_webhooks(const std::vector<std::string>& args);
 int run_enable(const std::vector<std::string>& args);
-std::string webhooks_usage();
-std::string enable_usage();
 
 // "5000,60000" (retry_schedule_ms as array_to_string gives it) → "5s,1m".
 std::string format_schedule(std::string_view milliseconds_list);

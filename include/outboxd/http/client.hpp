@@ -74,6 +74,8 @@ class client {
   std::size_t idle_connections() const;
   // Closes every pooled connection (shutdown, or a test checking reconnects).
   void close_idle();
+  // A reload: connections opened from now on are checked against this policy.
+  void set_address_policy(address_policy addresses);
 
  private:
   struct impl;
