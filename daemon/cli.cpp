@@ -166,38 +166,55 @@ bool asks_for_help(const std::vector<std::string>& args) {
 
 }  // namespace
 
-// The admin commands share the database settings; docs/configuration.md lists them once.
-const std::string kAdminSettings = "admin commands";
+// The admin commands share the database settings (docs/configuration.md lists them once, under
+// "admin commands"); their own options are flags only.
+command plain_command(std::string name, std::string summary,
+                      std::function<po::options_description()> options,
+                      std::function<int(const std::vector<std::string>&)> run) {
+  command out;
+  out.name = std::move(name);
+  out.summary = std::move(summary);
+  out.options = std::move(options);
+  out.run = std::move(run);
+  return out;
+}
+
+command admin_command(std::string name, std::string summary,
+                      std::function<int(const std::vector<std::string>&)> run,
+                      std::function<po::options_description()> flags) {
+  command out;
+  out.name = std::move(name);
+  out.summary = std::move(summary);
+  out.options = database_flag_options;
+  out.run = std::move(run);
+  out.flags = std::move(flags);
+  out.settings_section = "admin commands";
+  return out;
+}
 
 const std::vector<command>& commands() {
   static const std::vector<command> table{
-      {"run", "dispatch outbox events (until SIGTERM; SIGHUP reloads settings)", run_flag_options,
-       run_command},
-      {"migrate", "create or upgrade the outboxd schema and outboxd.subscriptions()",
-       migrate_flag_options, migrate_command},
-      {"status", "backlog, due, delivering and dead deliveries, disabled webhooks, poison events",
-       database_flag_options, admin::run_status, [] { return admin::status_flags{}.describe(); },
-       kAdminSettings},
-      {"deliveries", "list deliveries by webhook, status and time range", database_flag_options,
-       admin::run_deliveries, [] { return admin::deliveries_flags{}.describe(); }, kAdminSettings},
-      {"delivery", "one delivery (outboxd delivery ID) and all its attempts",
-       database_flag_options, admin::run_delivery,
-       [] { return admin::delivery_flags{}.describe(); }, kAdminSettings},
-      {"replay", "send finished deliveries or poison events again, under the same message id",
-       database_flag_options, admin::run_replay, [] { return admin::replay_flags{}.describe(); },
-       kAdminSettings},
-      {"webhooks", "subscriptions as outboxd resolves them: disabled state, circuits, policies",
-       database_flag_options, admin::run_webhooks,
-       [] { return admin::webhooks_flags{}.describe(); }, kAdminSettings},
-      {"enable", "re-enable a webhook (outboxd enable WEBHOOK_ID) disabled after a 410 Gone",
-       database_flag_options, admin::run_enable, [] { return admin::enable_flags{}.describe(); },
-       kAdminSettings},
-      {"policy", "per-webhook retry schedule, attempt and in-flight limits (set, show, clear)",
-       database_flag_options, admin::run_policy, [] { return admin::policy_flags{}.describe(); },
-       kAdminSettings},
-      {"version", "print the version", nullptr, version_command},
-      {"help", "list the commands; `outboxd help <command>` prints one's options", nullptr,
-       help_command},
+      plain_command("run", "dispatch outbox events (until SIGTERM; SIGHUP reloads settings)",
+                    run_flag_options, run_command),
+      plain_command("migrate", "create or upgrade the outboxd schema and outboxd.subscriptions()",
+                    migrate_flag_options, migrate_command),
+      admin_command("status", "backlog, due, delivering and dead deliveries, disabled webhooks, poison events", admin::run_status,
+                    [] { return admin::status_flags{}.describe(); }),
+      admin_command("deliveries", "list deliveries by webhook, status and time range", admin::run_deliveries,
+                    [] { return admin::deliveries_flags{}.describe(); }),
+      admin_command("delivery", "one delivery (outboxd delivery ID) and all its attempts", admin::run_delivery,
+                    [] { return admin::delivery_flags{}.describe(); }),
+      admin_command("replay", "send finished deliveries or poison events again, under the same message id", admin::run_replay,
+                    [] { return admin::replay_flags{}.describe(); }),
+      admin_command("webhooks", "subscriptions as outboxd resolves them: disabled state, circuits, policies", admin::run_webhooks,
+                    [] { return admin::webhooks_flags{}.describe(); }),
+      admin_command("enable", "re-enable a webhook (outboxd enable WEBHOOK_ID) disabled after a 410 Gone", admin::run_enable,
+                    [] { return admin::enable_flags{}.describe(); }),
+      admin_command("policy", "per-webhook retry schedule, attempt and in-flight limits (set, show, clear)", admin::run_policy,
+                    [] { return admin::policy_flags{}.describe(); }),
+      plain_command("version", "print the version", nullptr, version_command),
+      plain_command("help", "list the commands; `outboxd help <command>` prints one's options", nullptr,
+       help_command),
   };
   return table;
 }

@@ -103,6 +103,8 @@ std::string check_log_level(const std::string& level) {
   return level;
 }
 
+}  // namespace
+
 int parse_count(const std::string& text, std::string_view setting, int min, int max) {
   int value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);

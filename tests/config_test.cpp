@@ -302,6 +302,8 @@ TEST(config, retention_reporting_and_secret_grace_have_defaults_and_can_be_set) 
   EXPECT_THROW(parse_run_config({"--database-url", "x", "--retention-interval", "10ms"}),
                config_error);
   EXPECT_THROW(parse_run_config({"--database-url", "x", "--secret-grace", "soon"}), config_error);
+}
+
 TEST(config, an_invalid_value_is_named_as_the_operator_set_it) {
   {
     scoped_env poll("OUTBOXD_POLL_INTERVAL", "5");
