@@ -65,7 +65,8 @@ std::string variable_of(const std::string& name) {
 // "arg (=5s)" → "5s"; "" without a default.
 std::string default_of(const boost::program_options::option_description& option) {
   const auto shown = option.format_parameter();
-  const auto start = shown.find("(=");
+  // The last "(=": a switch with an implicit value shows "[=arg(=true)] (=false)".
+  const auto start = shown.rfind("(=");
   if (start == std::string::npos) return "";
   return shown.substr(start + 2, shown.size() - start - 3);
 }

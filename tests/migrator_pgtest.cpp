@@ -84,6 +84,13 @@ void populate(sql_session& sql) {
       {"poison_events",
        "INSERT INTO outboxd.poison_events (id, realm_id, event, resource_id, created_at, sqlstate, "
        "error_message) VALUES (200000, $1, 'user.created', $1, now(), '23505', 'duplicate')"},
+      {"open_circuits",
+       "INSERT INTO outboxd.open_circuits (endpoint, open_until, opened_by) "
+       "SELECT 'https://hooks.example:443', now() + interval '30 seconds', $1::text"},
+      {"webhook_policies",
+       "INSERT INTO outboxd.webhook_policies (webhook_id, max_attempts) VALUES ($1, 3)"},
+      {"webhook_secrets",
+       "INSERT INTO outboxd.webhook_secrets (webhook_id, secret) VALUES ($1, 'whsec_old')"},
   };
   for (const auto& [table, sql_text] : recipes) {
     const auto exists = sql.scalar(
