@@ -13,8 +13,8 @@
 #include <set>
 #include <sstream>
 
-#include "outboxd/http/admin_server.hpp"
 #include "outboxd/cli.hpp"
+#include "outboxd/http/admin_server.hpp"
 
 extern char** environ;
 

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <charconv>
 #include <sstream>
 #include <unordered_set>
-#include <charconv>
 
 #include "outboxd/json_text.hpp"
 #include "outboxd/metrics.hpp"

@@ -257,6 +257,4 @@ int run_delivery(const std::vector<std::string>& args) {
   return run_command("delivery", show, args);
 }
 
-
-
 }  // namespace outboxd::admin

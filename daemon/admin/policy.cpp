@@ -175,5 +175,4 @@ po::options_description policy_flags::describe() {
 
 int run_policy(const std::vector<std::string>& args) { return run_command("policy", policy, args); }
 
-
 }  // namespace outboxd::admin

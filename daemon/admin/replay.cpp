@@ -187,5 +187,4 @@ po::options_description replay_flags::describe() {
 
 int run_replay(const std::vector<std::string>& args) { return run_command("replay", replay, args); }
 
-
 }  // namespace outboxd::admin

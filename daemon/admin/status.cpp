@@ -93,5 +93,4 @@ po::options_description status_flags::describe() {
 
 int run_status(const std::vector<std::string>& args) { return run_command("status", status, args); }
 
-
 }  // namespace outboxd::admin

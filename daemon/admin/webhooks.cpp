@@ -238,6 +238,4 @@ int run_webhooks(const std::vector<std::string>& args) {
 
 int run_enable(const std::vector<std::string>& args) { return run_command("enable", enable, args); }
 
-
-
 }  // namespace outboxd::admin
