@@ -103,5 +103,8 @@ psql "$db" -P pager=off -c "
   ORDER BY d.id, a.attempt_number
   LIMIT 12"
 
+phase "outboxd status (the admin command operators use)"
+build/outboxd status
+
 phase "daemon log"
 cat "$workdir/outboxd.log"

@@ -34,6 +34,14 @@ std::vector<std::string> child_environment(const std::vector<std::string>& overr
   return out;
 }
 
+// execve's form of `strings`: pointers into them, then a null. `strings` must outlive it.
+std::vector<char*> null_terminated(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
 }  // namespace
 
 daemon_process::daemon_process(const std::vector<std::string>& arguments,
@@ -51,13 +59,9 @@ daemon_process::daemon_process(const std::vector<std::string>& arguments,
   if (!arguments.empty() && arguments.front() == "run" && !chose_admin) {
     argv_storage.insert(argv_storage.end(), {"--admin-address", "127.0.0.1:0"});
   }
-  std::vector<char*> argv;
-  for (auto& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  auto argv = null_terminated(argv_storage);
   auto environment_storage = child_environment(environment);
-  std::vector<char*> envp;
-  for (auto& e : environment_storage) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  auto envp = null_terminated(environment_storage);
 
   const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (log_fd < 0) throw std::runtime_error("cannot create " + log_path_);
@@ -130,14 +134,9 @@ command_output run_binary(const std::vector<std::string>& arguments,
   const std::string err_path = base + ".err";
   std::vector<std::string> argv_storage{OUTBOXD_BINARY};
   argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
+  auto argv = null_terminated(argv_storage);
   auto environment_storage = child_environment(environment);
-  std::vector<char*> envp;
-  for (auto& e : environment_storage) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  auto envp = null_terminated(environment_storage);
 
   const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
