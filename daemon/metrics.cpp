@@ -176,6 +176,25 @@ struct metrics::families {
   prometheus::Counter& reconnects_delivery = reconnects_family.Add({{"session", "delivery"}});
   prometheus::Counter& reconnects_sampler = reconnects_family.Add({{"session", "sampler"}});
 
+  prometheus::Family<prometheus::Counter>& purged_family =
+      prometheus::BuildCounter()
+          .Name("outboxd_retention_purged_rows_total")
+          .Help("Rows retention deleted (finished history past --retention), by table.")
+          .Register(registry);
+  prometheus::Counter& purged_deliveries = purged_family.Add({{"table", "deliveries"}});
+  prometheus::Counter& purged_attempts = purged_family.Add({{"table", "attempts"}});
+  prometheus::Counter& purged_events = purged_family.Add({{"table", "events"}});
+
+  prometheus::Family<prometheus::Counter>& iam_reports_family =
+      prometheus::BuildCounter()
+          .Name("outboxd_iam_reports_total")
+          .Help(
+              "Reports of a webhook's last finished delivery to the IAM (--report-to-iam), by "
+              "result: written, or failed (dropped; the next finish reports again).")
+          .Register(registry);
+  prometheus::Counter& iam_reports_written = iam_reports_family.Add({{"result", "written"}});
+  prometheus::Counter& iam_reports_failed = iam_reports_family.Add({{"result", "failed"}});
+
   prometheus::Gauge& listener_subscribed =
       gauge("outboxd_listener_subscribed", "1 while the LISTEN session is subscribed, else 0.");
   prometheus::Counter& circuit_openings =
@@ -268,6 +287,11 @@ void metrics::update(const metrics_snapshot& s) {
   mirror(f.reconnects_dispatcher, s.reconnects_dispatcher);
   mirror(f.reconnects_delivery, s.reconnects_delivery);
   mirror(f.reconnects_sampler, s.reconnects_sampler);
+  mirror(f.purged_deliveries, s.purged_deliveries);
+  mirror(f.purged_attempts, s.purged_attempts);
+  mirror(f.purged_events, s.purged_events);
+  mirror(f.iam_reports_written, s.iam_reports_written);
+  mirror(f.iam_reports_failed, s.iam_reports_failed);
   f.open_circuits.Set(static_cast<double>(s.open_circuits));
   f.requests_in_flight.Set(static_cast<double>(s.requests_in_flight));
   f.outcomes_queued.Set(static_cast<double>(s.outcomes_queued));

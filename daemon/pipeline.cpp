@@ -129,6 +129,11 @@ std::string pipeline::scrape() {
       .reconnects_dispatcher = dispatcher_.reconnects(),
       .reconnects_delivery = store_.reconnects(),
       .reconnects_sampler = sampler_.reconnects(),
+      .purged_deliveries = retention_.deliveries_purged(),
+      .purged_attempts = retention_.attempts_purged(),
+      .purged_events = retention_.events_purged(),
+      .iam_reports_written = reporter_.reports_written(),
+      .iam_reports_failed = reporter_.reports_failed(),
       .listener_subscribed = listener_.listening(),
   };
   if (store_.clock().measured()) {

@@ -113,6 +113,11 @@ TEST(metrics_registry, mirrors_component_counters_and_caps_the_backlog) {
   s.wakeups_poll = 5;
   s.listener_subscribed = true;
   s.clock_offset_seconds = -0.25;
+  s.purged_deliveries = 40;
+  s.purged_attempts = 41;
+  s.purged_events = 20;
+  s.iam_reports_written = 3;
+  s.iam_reports_failed = 1;
   s.sampled = metrics_snapshot::backlog{.outbox_rows = metrics::kBacklogCap + 5,
                                         .due_deliveries = 3,
                                         .oldest_event_age_seconds = 1.5};
@@ -128,6 +133,13 @@ TEST(metrics_registry, mirrors_component_counters_and_caps_the_backlog) {
   EXPECT_TRUE(has_line(text, "outboxd_outbox_backlog 10000")) << text;
   EXPECT_TRUE(has_line(text, "outboxd_due_deliveries 3")) << text;
   EXPECT_TRUE(has_line(text, "outboxd_oldest_undispatched_event_age_seconds 1.5")) << text;
+  EXPECT_TRUE(has_line(text, R"(outboxd_retention_purged_rows_total{table="deliveries"} 40)"))
+      << text;
+  EXPECT_TRUE(has_line(text, R"(outboxd_retention_purged_rows_total{table="attempts"} 41)"))
+      << text;
+  EXPECT_TRUE(has_line(text, R"(outboxd_retention_purged_rows_total{table="events"} 20)")) << text;
+  EXPECT_TRUE(has_line(text, R"(outboxd_iam_reports_total{result="written"} 3)")) << text;
+  EXPECT_TRUE(has_line(text, R"(outboxd_iam_reports_total{result="failed"} 1)")) << text;
 }
 
 }  // namespace

@@ -66,6 +66,12 @@ struct metrics_snapshot {
   std::uint64_t reconnects_dispatcher = 0;
   std::uint64_t reconnects_delivery = 0;
   std::uint64_t reconnects_sampler = 0;
+  // Retention's deletions, and reports to the IAM.
+  std::uint64_t purged_deliveries = 0;
+  std::uint64_t purged_attempts = 0;
+  std::uint64_t purged_events = 0;
+  std::uint64_t iam_reports_written = 0;
+  std::uint64_t iam_reports_failed = 0;
   bool listener_subscribed = false;
   std::optional<double> clock_offset_seconds;  // database - local; empty until measured
   // From the sampler's last successful query; empty before the first.
