@@ -6,10 +6,18 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <string>
 
+#include "outboxd/log.hpp"
+
 namespace outboxd {
 namespace asio = boost::asio;
 
 namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("backlog_sampler");
+  return *component;
+}
 
 // Plain reads: they take no row lock, so they never wait for the dispatcher's or a claim's.
 constexpr std::string_view kSample = R"sql(
@@ -50,7 +58,7 @@ asio::awaitable<void> backlog_sampler::sample() {
   const auto cap = std::to_string(options_.cap);
   const auto out = co_await connection_.execute(kSample, std::string_view(cap));
   if (!out || out.rows.rows() != 1) {
-    if (!stopping_) spdlog::debug("backlog sampler: {}", out.message);
+    if (!stopping_) log().debug("backlog sampler: {}", out.message);
     if (pg::is_connection_error(out.error)) connection_.close();
     co_return;
   }

@@ -26,6 +26,12 @@ namespace po = boost::program_options;
 
 namespace {
 
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("cli");
+  return *component;
+}
+
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
@@ -55,7 +61,7 @@ asio::awaitable<int> migrate_database(pg::connection& connection, const migrate_
   const auto options = config.database.connection("outboxd migrate");
   const auto connect_error = co_await connection.connect(options);
   if (connect_error) {
-    spdlog::error("migrate: cannot connect to PostgreSQL: {}", connection.last_error());
+    log().error("migrate: cannot connect to PostgreSQL: {}", connection.last_error());
     co_return kExitFailed;
   }
   const migrate_options plan{.subscriptions_adapter = subscriptions_adapter,
@@ -66,10 +72,10 @@ asio::awaitable<int> migrate_database(pg::connection& connection, const migrate_
   const auto report = co_await migrate(connection, plan);
   connection.close();
   if (report.error) {
-    spdlog::error("migrate: {}", report.message);
+    log().error("migrate: {}", report.message);
     co_return kExitFailed;
   }
-  spdlog::info(
+  log().info(
       "migrate: schema version {} ({} migration(s) applied); subscriptions from adapter {} over "
       "schema {}",
       report.schema_version, report.applied.size(), subscriptions_adapter.name, config.iam_schema);

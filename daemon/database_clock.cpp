@@ -4,7 +4,19 @@
 
 #include <cmath>
 
+#include "outboxd/log.hpp"
+
 namespace outboxd {
+
+namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("database_clock");
+  return *component;
+}
+
+}  // namespace
 
 void database_clock::observe(wall::time_point sent, wall::time_point database_time,
                              wall::time_point received) {
@@ -16,14 +28,14 @@ void database_clock::observe(wall::time_point sent, wall::time_point database_ti
   const bool over = std::abs(seconds) > std::chrono::duration<double>(kWarnAbove).count();
   const auto now = std::chrono::steady_clock::now();
   if (over && (!warned_ || !last_warning_ || now - *last_warning_ >= kRewarnEvery)) {
-    spdlog::warn(
+    log().warn(
         "this host's clock is {:.3f} s {} PostgreSQL's; outboxd schedules by the database's clock "
         "and signs with it, but fix the host's time (NTP)",
         std::abs(seconds), seconds > 0 ? "behind" : "ahead of");
     warned_ = true;
     last_warning_ = now;
   } else if (!over && warned_) {
-    spdlog::info("this host's clock is within {:.3f} s of PostgreSQL's again", std::abs(seconds));
+    log().info("this host's clock is within {:.3f} s of PostgreSQL's again", std::abs(seconds));
     warned_ = false;
     last_warning_.reset();
   }

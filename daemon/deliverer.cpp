@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "outboxd/json_text.hpp"
+#include "outboxd/log.hpp"
 #include "outboxd/message.hpp"
 
 namespace outboxd {
@@ -19,6 +20,12 @@ using std::chrono::steady_clock;
 using std::chrono::system_clock;
 
 namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("deliverer");
+  return *component;
+}
 
 // From now until `at`, for a relative delay the database adds to its own now().
 milliseconds delay_until(steady_clock::time_point at, steady_clock::time_point now) {
@@ -73,7 +80,7 @@ asio::awaitable<void> deliverer::run() {
       // A connection failure is the outage log's to report (pg/outage_log.hpp).
       const auto level =
           pg::is_connection_error(claimed.error) ? spdlog::level::debug : spdlog::level::warn;
-      spdlog::log(level, "deliverer: claim failed: {}", claimed.message);
+      log().log(level, "deliverer: claim failed: {}", claimed.message);
       retry_timer_.expires_after(backoff_.next());
       co_await retry_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
@@ -161,7 +168,7 @@ void deliverer::apply(actions& next) {
       try {
         std::rethrow_exception(error);
       } catch (const std::exception& e) {
-        spdlog::critical("deliverer: attempt failed unexpectedly: {}", e.what());
+        log().critical("deliverer: attempt failed unexpectedly: {}", e.what());
       }
     });
   }
@@ -250,10 +257,11 @@ asio::awaitable<void> deliverer::send(work& item, attempt_record& record, endpoi
     record.next = attempt_record::next_status::dead;
     store_.disable_webhook(delivery.webhook_id, "the endpoint answered 410 Gone");
   }
-  spdlog::debug("delivery {} attempt {} to webhook {}: {} in {} ms", delivery.id, delivery.attempt,
-                delivery.webhook_id,
-                response.status ? std::to_string(response.status) : response.error_code,
-                response.duration.count());
+  const log_ids ids{.delivery_id = delivery.id, .webhook_id = delivery.webhook_id};
+  log_with(log(), ids, spdlog::level::debug, "delivery {} attempt {} to webhook {}: {} in {} ms",
+           delivery.id, delivery.attempt, delivery.webhook_id,
+           response.status ? std::to_string(response.status) : response.error_code,
+           response.duration.count());
 }
 
 void deliverer::settle(attempt_record& record, const claimed_delivery& delivery, int status_code,
@@ -312,8 +320,10 @@ void deliverer::warn_operator(const claimed_delivery& delivery, std::string_view
   // without drowning the log; the next line says how many were held back.
   const auto verdict = operator_warnings_.allow(delivery.webhook_id, steady_clock::now());
   if (!verdict) return;
-  spdlog::warn(
-      "webhook {}: delivery {} {}: {}{}", delivery.webhook_id, delivery.id, code, what,
+  const log_ids ids{.delivery_id = delivery.id, .webhook_id = delivery.webhook_id};
+  log_with(
+      log(), ids, spdlog::level::warn, "webhook {}: delivery {} {}: {}{}", delivery.webhook_id,
+      delivery.id, code, what,
       verdict.suppressed > 0
           ? fmt::format(" ({} more for this webhook since its last warning)", verdict.suppressed)
           : std::string());

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "outboxd/json_text.hpp"
+#include "outboxd/log.hpp"
 #include "outboxd/metrics.hpp"
 
 namespace outboxd {
@@ -20,6 +21,12 @@ using std::chrono::steady_clock;
 using std::chrono::system_clock;
 
 namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("delivery_store");
+  return *component;
+}
 
 // Claim: take the due deliveries nobody holds and give each a new claim token and a lease. While
 // 'delivering', next_attempt_at is the lease's end, so one index finds both due retries and
@@ -465,7 +472,7 @@ void delivery_store::abandon_expired_outcomes() {
   if (abandoned == 0) return;
   if (isolate_remaining_ > 0) isolate_remaining_ = std::min(isolate_remaining_, records_.size());
   outcomes_abandoned_ += abandoned;
-  spdlog::warn(
+  log().warn(
       "delivery store: abandoned {} outcome(s) not written before their lease ended (PostgreSQL "
       "slow or away); those deliveries will be sent again",
       abandoned);
@@ -475,7 +482,7 @@ asio::awaitable<bool> delivery_store::flush() {
   const auto ec = co_await write_connection_.ensure_connected(options_.database);
   if (ec) {
     // The outage log reports connect failures (pg/outage_log.hpp).
-    spdlog::debug("delivery store: cannot connect: {}", write_connection_.last_error());
+    log().debug("delivery store: cannot connect: {}", write_connection_.last_error());
     co_return false;
   }
   // Outcomes first: a 410's own delivery is then 'dead' before its siblings are cancelled.
@@ -537,17 +544,18 @@ bool delivery_store::after_failure(std::error_code error, std::size_t count, Que
     // outcome itself, without them.
     auto& record = queue.front();
     if (!record.details_dropped) {
-      spdlog::warn(
-          "delivery store: outcome of delivery {} attempt {} cannot be stored (SQLSTATE {}); "
-          "writing it without response body and detail",
-          record.delivery_id, record.attempt, last_sqlstate_);
+      const log_ids ids{.delivery_id = record.delivery_id, .webhook_id = record.webhook_id};
+      log_with(log(), ids, spdlog::level::warn,
+               "delivery store: outcome of delivery {} attempt {} cannot be stored (SQLSTATE {}); "
+               "writing it without response body and detail",
+               record.delivery_id, record.attempt, last_sqlstate_);
       record.details_dropped = true;
       record.response_body.clear();
       record.error_detail = fmt::format("details not stored: SQLSTATE {}", last_sqlstate_);
       return true;
     }
   }
-  spdlog::error(
+  log().error(
       "delivery store: dropping one {} that cannot be written (SQLSTATE {}); its delivery is "
       "sent again when its lease ends",
       what, last_sqlstate_);
@@ -562,8 +570,8 @@ asio::awaitable<std::error_code> delivery_store::write_records(std::size_t count
   ++write_statements_;
   const auto out = co_await write_connection_.execute(kRecord, std::string_view(json));
   if (!out) {
-    spdlog::warn("delivery store: writing {} outcomes (first: delivery {} attempt {}) failed: {}",
-                 count, records_.front().delivery_id, records_.front().attempt, out.message);
+    log().warn("delivery store: writing {} outcomes (first: delivery {} attempt {}) failed: {}",
+               count, records_.front().delivery_id, records_.front().attempt, out.message);
     last_sqlstate_ = out.sqlstate;
     co_return out.error;
   }
@@ -572,8 +580,8 @@ asio::awaitable<std::error_code> delivery_store::write_records(std::size_t count
     // Fenced out: the claim no longer holds these deliveries (lease over, or taken over).
     const auto fenced = static_cast<std::int64_t>(count) - advanced;
     outcomes_fenced_out_ += static_cast<std::uint64_t>(fenced);
-    spdlog::info("delivery store: {} of {} outcomes arrived after their lease and changed nothing",
-                 fenced, count);
+    log().info("delivery store: {} of {} outcomes arrived after their lease and changed nothing",
+               fenced, count);
   }
   if (options_.observer) {
     // The ones the database refused are listed as delivery_id:claim_token (usually none).
@@ -603,8 +611,8 @@ asio::awaitable<std::error_code> delivery_store::write_releases(std::size_t coun
   ++write_statements_;
   const auto out = co_await write_connection_.execute(kRelease, std::string_view(json));
   if (!out) {
-    spdlog::warn("delivery store: releasing {} deliveries (first: delivery {}) failed: {}", count,
-                 releases_.front().delivery_id, out.message);
+    log().warn("delivery store: releasing {} deliveries (first: delivery {}) failed: {}", count,
+               releases_.front().delivery_id, out.message);
     last_sqlstate_ = out.sqlstate;
     co_return out.error;
   }
@@ -618,12 +626,16 @@ asio::awaitable<std::error_code> delivery_store::write_disable() {
   const auto out = co_await write_connection_.execute(kDisable, std::string_view(entry.webhook_id),
                                                       std::string_view(entry.reason));
   if (!out) {
-    spdlog::warn("delivery store: disabling webhook {} failed: {}", entry.webhook_id, out.message);
+    const log_ids ids{.webhook_id = entry.webhook_id};
+    log_with(log(), ids, spdlog::level::warn, "delivery store: disabling webhook {} failed: {}",
+             entry.webhook_id, out.message);
     last_sqlstate_ = out.sqlstate;
     co_return out.error;
   }
-  spdlog::warn("webhook {} disabled: {}; its pending deliveries are cancelled", entry.webhook_id,
-               entry.reason);
+  const log_ids ids{.webhook_id = entry.webhook_id};
+  log_with(log(), ids, spdlog::level::warn,
+           "webhook {} disabled: {}; its pending deliveries are cancelled", entry.webhook_id,
+           entry.reason);
   if (options_.observer) {
     options_.observer->deliveries_ended(delivery_end::cancelled,
                                         static_cast<std::uint64_t>(out.rows.affected_rows()));
@@ -638,13 +650,16 @@ asio::awaitable<std::error_code> delivery_store::write_webhook_deferral() {
   const auto out = co_await write_connection_.execute(
       kDeferWebhook, std::string_view(entry.webhook_id), std::string_view(delay));
   if (!out) {
-    spdlog::warn("delivery store: deferring webhook {} failed: {}", entry.webhook_id, out.message);
+    const log_ids ids{.webhook_id = entry.webhook_id};
+    log_with(log(), ids, spdlog::level::warn, "delivery store: deferring webhook {} failed: {}",
+             entry.webhook_id, out.message);
     last_sqlstate_ = out.sqlstate;
     co_return out.error;
   }
-  spdlog::warn(
-      "webhook {}: endpoint down, circuit open; {} pending deliveries wait for the cool-down",
-      entry.webhook_id, out.rows.affected_rows());
+  const log_ids ids{.webhook_id = entry.webhook_id};
+  log_with(log(), ids, spdlog::level::warn,
+           "webhook {}: endpoint down, circuit open; {} pending deliveries wait for the cool-down",
+           entry.webhook_id, out.rows.affected_rows());
   webhook_deferrals_.pop_front();
   co_return std::error_code{};
 }
@@ -662,8 +677,8 @@ asio::awaitable<std::error_code> delivery_store::write_circuit_change() {
                                              std::string_view(options_.instance_id));
   }
   if (!out) {
-    spdlog::warn("delivery store: recording the circuit of {} failed: {}", entry.endpoint,
-                 out.message);
+    log().warn("delivery store: recording the circuit of {} failed: {}", entry.endpoint,
+               out.message);
     last_sqlstate_ = out.sqlstate;
     co_return out.error;
   }

@@ -7,10 +7,18 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <string>
 
+#include "outboxd/log.hpp"
+
 namespace outboxd {
 namespace asio = boost::asio;
 
 namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("dispatcher");
+  return *component;
+}
 
 // One statement, hence one transaction: claim the oldest outbox rows nobody else holds, move them
 // to outboxd.events, and create a delivery for every (event, subscribed webhook) of the event's
@@ -126,13 +134,13 @@ void dispatcher::note_failure(const dispatch_result& batch) {
   // A lost or refused connection is the outage log's to report (pg/outage_log.hpp), once for
   // every component; a statement error is this loop's own.
   if (pg::is_connection_error(batch.error)) {
-    spdlog::debug("dispatcher: batch failed: {}", batch.message);
+    log().debug("dispatcher: batch failed: {}", batch.message);
     return;
   }
   const std::lock_guard lock(last_error_mutex_);
   if (batch.message == last_error_) return;
   last_error_ = batch.message;
-  spdlog::error(
+  log().error(
       "dispatcher: paused, cannot fan out: {}; events wait in outboxd.outbox and dispatch resumes "
       "by itself once this works (retrying with backoff)",
       batch.message);
@@ -141,7 +149,7 @@ void dispatcher::note_failure(const dispatch_result& batch) {
 void dispatcher::note_success() {
   const std::lock_guard lock(last_error_mutex_);
   if (last_error_.empty()) return;
-  spdlog::info("dispatcher: resumed after {} failed attempts", batch_failures_.load());
+  log().info("dispatcher: resumed after {} failed attempts", batch_failures_.load());
   last_error_.clear();
 }
 
@@ -151,8 +159,8 @@ void dispatcher::count(const dispatch_result& result) {
   events_set_aside_ += static_cast<std::uint64_t>(result.set_aside);
   if (result.deliveries > 0 && options_.on_deliveries_created) options_.on_deliveries_created();
   if (result.events > 0) {
-    spdlog::debug("dispatcher: {} events fanned out into {} deliveries", result.events,
-                  result.deliveries);
+    log().debug("dispatcher: {} events fanned out into {} deliveries", result.events,
+                result.deliveries);
   }
 }
 
@@ -209,11 +217,12 @@ asio::awaitable<dispatch_result> dispatcher::dispatch_one() {
     }
     if (result.set_aside > 0) {
       // The id and SQLSTATE only: the message may quote the event's data.
-      spdlog::warn(
-          "dispatcher: outbox event {} cannot be fanned out (SQLSTATE {}) and was moved to "
-          "outboxd.poison_events; the events after it go on. Once the cause is fixed: SELECT "
-          "outboxd.replay_poison_event({})",
-          id, out.sqlstate, id);
+      const log_ids ids{.event_id = id};
+      log_with(log(), ids, spdlog::level::warn,
+               "dispatcher: outbox event {} cannot be fanned out (SQLSTATE {}) and was moved to "
+               "outboxd.poison_events; the events after it go on. Once the cause is fixed: SELECT "
+               "outboxd.replay_poison_event({})",
+               id, out.sqlstate, id);
     }
   }
   const auto committed = co_await connection_.execute_script("COMMIT");

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "outboxd/json_text.hpp"
+#include "outboxd/log.hpp"
 
 namespace outboxd {
 namespace asio = boost::asio;
@@ -15,6 +16,12 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("iam_reporter");
+  return *component;
+}
 
 // In webhook order, so that two daemons reporting the same webhooks lock their rows in one order.
 constexpr std::string_view kReport = R"sql(
@@ -140,7 +147,7 @@ asio::awaitable<void> iam_reporter::write(std::vector<delivery_report> reports) 
     }
     failed_ += count;
     if (out.sqlstate == kUndefinedFunction) {
-      spdlog::warn(
+      log().warn(
           "report to IAM: the adapter defines no outboxd.report_delivery() ({}); --report-to-iam "
           "stops until restart",
           out.primary.empty() ? out.message : out.primary);
@@ -148,7 +155,7 @@ asio::awaitable<void> iam_reporter::write(std::vector<delivery_report> reports) 
       co_return;
     }
     if (out.message != last_error_ && !pg::is_connection_error(out.error)) {
-      spdlog::warn("report to IAM: {} report(s) dropped: {}", count, out.message);
+      log().warn("report to IAM: {} report(s) dropped: {}", count, out.message);
     }
     last_error_ = out.message;
   }

@@ -2,10 +2,14 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <iterator>
+#include <mutex>
 #include <string_view>
 
 #include "outboxd/json_text.hpp"
@@ -14,7 +18,34 @@ namespace outboxd {
 
 namespace {
 
-constexpr const char* kTextPattern = "%Y-%m-%dT%H:%M:%S.%eZ %l %v";
+// %* : the line's ids (ids_flag).
+constexpr const char* kTextPattern = "%Y-%m-%dT%H:%M:%S.%eZ %l %v%*";
+
+// The daemon runs on one thread; a test's thread logs with its own ids, or none.
+thread_local const log_ids* current_ids = nullptr;
+
+void append_text_ids(spdlog::memory_buf_t& dest) {
+  const auto* ids = current_ids;
+  if (!ids) return;
+  if (ids->delivery_id) {
+    fmt::format_to(std::back_inserter(dest), " delivery_id={}", *ids->delivery_id);
+  }
+  if (!ids->webhook_id.empty()) {
+    fmt::format_to(std::back_inserter(dest), " webhook_id={}", ids->webhook_id);
+  }
+  if (ids->event_id) fmt::format_to(std::back_inserter(dest), " event_id={}", *ids->event_id);
+}
+
+class ids_flag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    append_text_ids(dest);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<ids_flag>();
+  }
+};
 
 class json_formatter final : public spdlog::formatter {
  public:
@@ -31,6 +62,14 @@ class json_formatter final : public spdlog::formatter {
     append_json_string(line_, std::string_view(level.data(), level.size()));
     line_ += ",\"component\":";
     append_json_string(line_, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
+    if (const auto* ids = current_ids) {
+      if (ids->delivery_id) line_ += fmt::format(",\"delivery_id\":{}", *ids->delivery_id);
+      if (!ids->webhook_id.empty()) {
+        line_ += ",\"webhook_id\":";
+        append_json_string(line_, ids->webhook_id);
+      }
+      if (ids->event_id) line_ += fmt::format(",\"event_id\":{}", *ids->event_id);
+    }
     line_ += ",\"message\":";
     append_json_string(line_, std::string_view(msg.payload.data(), msg.payload.size()));
     line_ += "}\n";
@@ -45,40 +84,63 @@ class json_formatter final : public spdlog::formatter {
   std::string line_;
 };
 
-bool json_logs = false;
-
-void apply_format(spdlog::logger& target) {
-  if (json_logs) {
-    target.set_formatter(make_json_formatter());
-  } else {
-    target.set_pattern(kTextPattern, spdlog::pattern_time_type::utc);
+// A component logger's one sink: hands each record, its logger name being the component, to the
+// default logger's sinks of the moment, which format it. Its logger never goes stale when the
+// default logger is set up, replaced or given another sink after the component logger was made.
+class default_logger_sink final : public spdlog::sinks::sink {
+ public:
+  void log(const spdlog::details::log_msg& msg) override {
+    auto* main = spdlog::default_logger_raw();
+    if (!main || !main->should_log(msg.level)) return;
+    for (const auto& target : main->sinks()) {
+      if (target->should_log(msg.level)) target->log(msg);
+    }
   }
-}
+  void flush() override {
+    auto* main = spdlog::default_logger_raw();
+    if (!main) return;
+    for (const auto& target : main->sinks()) target->flush();
+  }
+  // The format is the default logger's sinks' own.
+  void set_pattern(const std::string&) override {}
+  void set_formatter(std::unique_ptr<spdlog::formatter>) override {}
+};
 
 }  // namespace
+
+log_context::log_context(const log_ids& ids) : previous_(current_ids) { current_ids = &ids; }
+log_context::~log_context() { current_ids = previous_; }
+const log_ids* log_context::current() { return current_ids; }
 
 std::unique_ptr<spdlog::formatter> make_json_formatter() {
   return std::make_unique<json_formatter>();
 }
 
-void setup_logging(const std::string& level, const std::string& format) {
-  json_logs = format == "json";
-  auto main = spdlog::stderr_logger_mt("outboxd");
-  apply_format(*main);
-  main->set_level(spdlog::level::from_str(level));
-  main->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(main);
+std::unique_ptr<spdlog::formatter> make_text_formatter() {
+  auto made = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  made->add_flag<ids_flag>('*').set_pattern(kTextPattern);
+  return made;
 }
 
+void setup_logging(const std::string& level, const std::string& format) {
+  auto main = spdlog::stderr_logger_mt("outboxd");
+  main->set_formatter(format == "json" ? make_json_formatter() : make_text_formatter());
+  main->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(main);
+  // The component loggers made before this too.
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+// Every registered logger: the default one and every component's (logger() registers them).
 void set_log_level(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
 
 std::shared_ptr<spdlog::logger> logger(const std::string& component) {
+  // Two first uses of one name at once must not both register it (register_logger throws).
+  static std::mutex making;
+  const std::lock_guard lock(making);
   if (auto found = spdlog::get(component)) return found;
-  const auto& main = spdlog::default_logger();
-  auto made =
-      std::make_shared<spdlog::logger>(component, main->sinks().begin(), main->sinks().end());
-  apply_format(*made);
-  made->set_level(main->level());
+  auto made = std::make_shared<spdlog::logger>(component, std::make_shared<default_logger_sink>());
+  made->set_level(spdlog::default_logger_raw()->level());
   made->flush_on(spdlog::level::info);
   spdlog::register_logger(made);
   return made;

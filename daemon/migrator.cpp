@@ -11,6 +11,7 @@
 #include <charconv>
 #include <set>
 
+#include "outboxd/log.hpp"
 #include "outboxd/sql_bundle.hpp"
 
 namespace outboxd {
@@ -19,6 +20,12 @@ using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 
 namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("migrator");
+  return *component;
+}
 
 // "outboxd" in ASCII: the advisory lock every `outboxd migrate` takes.
 constexpr std::string_view kMigrationLockKey = "31372865143011428";
@@ -183,9 +190,8 @@ asio::awaitable<std::string> take_migration_lock(pg::connection& connection,
           pid, lock_wait.count());
     }
     if (!told) {
-      spdlog::info(
-          "migrate: another outboxd migrate holds the migration lock{}; waiting up to {} ms", pid,
-          lock_wait.count());
+      log().info("migrate: another outboxd migrate holds the migration lock{}; waiting up to {} ms",
+                 pid, lock_wait.count());
       told = true;
     }
     timer.expires_after(std::min<pg::clock::duration>(kLockPoll, give_up - now));
@@ -259,7 +265,7 @@ asio::awaitable<migrate_report> migrate(pg::connection& connection,
   for (int attempt_number = 1;; ++attempt_number) {
     auto result = co_await apply_all(connection, options, adapter_sql, deadline);
     if (result.out) {
-      for (const auto& file : result.applied) spdlog::info("migrate: applied {}", file);
+      for (const auto& file : result.applied) log().info("migrate: applied {}", file);
       report.applied = std::move(result.applied);
       report.schema_version = result.versions.empty() ? 0 : *result.versions.rbegin();
       break;
@@ -281,7 +287,7 @@ asio::awaitable<migrate_report> migrate(pg::connection& connection,
                                    result.what, options.lock_timeout.count(), attempt_number,
                                    result.out.primary));
     }
-    spdlog::warn(
+    log().warn(
         "migrate: {} ({}): the IAM's traffic goes first; retrying in {} ms (attempt {} of {})",
         result.what, result.out.primary, delay.count(), attempt_number + 1, kLockAttempts);
     retry.expires_after(delay);
@@ -291,8 +297,8 @@ asio::awaitable<migrate_report> migrate(pg::connection& connection,
 
   const int bundled = bundled_schema_version();
   if (report.schema_version > bundled) {
-    spdlog::warn("migrate: the database is at schema version {}, newer than this binary's {}",
-                 report.schema_version, bundled);
+    log().warn("migrate: the database is at schema version {}, newer than this binary's {}",
+               report.schema_version, bundled);
   }
   const auto unlocked = co_await connection.execute(
       "SELECT pg_catalog.pg_advisory_unlock($1::bigint)", kMigrationLockKey);

@@ -6,10 +6,18 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "outboxd/log.hpp"
+
 namespace outboxd {
 namespace asio = boost::asio;
 
 namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("retention");
+  return *component;
+}
 
 // One batch, step 1: finished deliveries (and their attempts) of the next events in dispatch
 // order, older than the retention. Events are walked with a keyset cursor, (dispatched_at, id)
@@ -109,7 +117,7 @@ asio::awaitable<void> retention::run() {
       // The outage log reports a lost PostgreSQL; a statement error is this loop's own, once
       // per distinct message.
       if (!pg::is_connection_error(round.error) && round.message != last_error_) {
-        spdlog::warn("retention: round failed: {}; retrying", round.message);
+        log().warn("retention: round failed: {}; retrying", round.message);
       }
       last_error_ = round.message;
       wait = std::min(wait, backoff_.next());
@@ -168,8 +176,8 @@ asio::awaitable<retention_round> retention::purge_round() {
   }
   ++rounds_;
   if (round.deliveries + round.events > 0) {
-    spdlog::info("retention: purged {} deliveries, {} attempts and {} events{}", round.deliveries,
-                 round.attempts, round.events, round.bounded ? "; more to purge, continuing" : "");
+    log().info("retention: purged {} deliveries, {} attempts and {} events{}", round.deliveries,
+               round.attempts, round.events, round.bounded ? "; more to purge, continuing" : "");
   }
   co_return round;
 }

@@ -24,6 +24,12 @@ namespace asio = boost::asio;
 
 namespace {
 
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("service");
+  return *component;
+}
+
 // Leaving at once, with work in flight: nothing is lost, since every claimed delivery is leased
 // and another daemon (or this one, restarted) takes it over when the lease ends. Unwinding instead
 // would destroy objects that suspended coroutines still point to.
@@ -54,17 +60,17 @@ asio::awaitable<startup> check_schema_at_start(pg::connection& connection,
     }
     if (stopping) break;
     if (check.status == schema_check::state::current) {
-      if (!last_problem.empty()) spdlog::info("PostgreSQL answers again; schema is current");
+      if (!last_problem.empty()) log().info("PostgreSQL answers again; schema is current");
       connection.close();
       co_return startup::ready;
     }
     if (check.status != schema_check::state::unavailable) {
-      spdlog::error("{}", check.message);
+      log().error("{}", check.message);
       connection.close();
       co_return startup::refused;
     }
     if (check.message != last_problem) {
-      spdlog::warn("{}; retrying until it answers", check.message);
+      log().warn("{}; retrying until it answers", check.message);
       last_problem = check.message;
     }
     connection.close();
@@ -112,11 +118,11 @@ int run_service(const run_config& started_with, std::function<run_config()> rere
   if (config.admin_address) {
     const auto listen_error = admin.listen(*config.admin_address);
     if (listen_error) {
-      spdlog::error("cannot start the admin server on {}: {}",
-                    http::to_string(*config.admin_address), listen_error.message());
+      log().error("cannot start the admin server on {}: {}", http::to_string(*config.admin_address),
+                  listen_error.message());
       return 1;
     }
-    spdlog::info("admin server listening on {}", http::to_string(admin.local_endpoint()));
+    log().info("admin server listening on {}", http::to_string(admin.local_endpoint()));
     admin.start();
   }
 
@@ -126,18 +132,18 @@ int run_service(const run_config& started_with, std::function<run_config()> rere
     stopping = true;
     if (!started) {
       // Still waiting for PostgreSQL: nothing is in flight.
-      spdlog::info("{}: stopping before start", why);
+      log().info("{}: stopping before start", why);
       startup_retry.cancel();
       startup_connection.close();
       return;
     }
-    spdlog::info("{}: stopping, finishing in-flight work (deadline {} ms)", why,
-                 config.shutdown_timeout.count());
+    log().info("{}: stopping, finishing in-flight work (deadline {} ms)", why,
+               config.shutdown_timeout.count());
     daemon.stop();
     shutdown_deadline.expires_after(config.shutdown_timeout);
     shutdown_deadline.async_wait([](const boost::system::error_code& timer_ec) {
       if (timer_ec) return;
-      spdlog::error("shutdown deadline passed with work in flight; exiting");
+      log().error("shutdown deadline passed with work in flight; exiting");
       exit_now();
     });
   };
@@ -147,7 +153,7 @@ int run_service(const run_config& started_with, std::function<run_config()> rere
       try {
         std::rethrow_exception(error);
       } catch (const std::exception& e) {
-        spdlog::critical("{} stopped unexpectedly: {}", loop, e.what());
+        log().critical("{} stopped unexpectedly: {}", loop, e.what());
       }
       exit_code = 1;
       begin_shutdown("a loop failed");
@@ -164,22 +170,22 @@ int run_service(const run_config& started_with, std::function<run_config()> rere
   // result.
   const auto reload = [&] {
     if (!reread || stopping) {
-      spdlog::info("SIGHUP: not reloading {}", stopping ? "while stopping" : "(no sources)");
+      log().info("SIGHUP: not reloading {}", stopping ? "while stopping" : "(no sources)");
       return;
     }
     run_config next;
     try {
       next = reread();
     } catch (const std::exception& e) {
-      spdlog::error("SIGHUP: settings not reloaded, the current ones stay in force: {}", e.what());
+      log().error("SIGHUP: settings not reloaded, the current ones stay in force: {}", e.what());
       return;
     }
     const auto plan = plan_reload(config, next);
     for (const auto& name : plan.restart) {
-      spdlog::warn("SIGHUP: {} changed: takes effect after a restart", name);
+      log().warn("SIGHUP: {} changed: takes effect after a restart", name);
     }
     if (plan.live.empty()) {
-      spdlog::info("SIGHUP: settings reread; nothing that applies while running changed");
+      log().info("SIGHUP: settings reread; nothing that applies while running changed");
       return;
     }
     apply_live_settings(config, next);
@@ -187,7 +193,7 @@ int run_service(const run_config& started_with, std::function<run_config()> rere
     set_log_level(config.log_level);
     std::string changes;
     for (const auto& change : plan.live) changes += (changes.empty() ? "" : ", ") + change;
-    spdlog::info("SIGHUP: applied {}", changes);
+    log().info("SIGHUP: applied {}", changes);
   };
 
   std::function<void(const boost::system::error_code&, int)> on_signal =
@@ -198,7 +204,7 @@ int run_service(const run_config& started_with, std::function<run_config()> rere
         } else if (!stopping) {
           begin_shutdown(fmt::format("signal {}", signal));
         } else {
-          spdlog::warn("second signal {}: exiting now", signal);
+          log().warn("second signal {}: exiting now", signal);
           exit_now();
         }
         signals.async_wait(on_signal);
@@ -211,14 +217,14 @@ int run_service(const run_config& started_with, std::function<run_config()> rere
                      try {
                        std::rethrow_exception(error);
                      } catch (const std::exception& e) {
-                       spdlog::critical("schema check failed unexpectedly: {}", e.what());
+                       log().critical("schema check failed unexpectedly: {}", e.what());
                      }
                      outcome = startup::refused;
                    }
                    if (outcome == startup::ready && !stopping) {
                      started = true;
-                     spdlog::info("outboxd {} running: poll interval {} ms, batch size {}",
-                                  OUTBOXD_VERSION, config.poll_interval.count(), config.batch_size);
+                     log().info("outboxd {} running: poll interval {} ms, batch size {}",
+                                OUTBOXD_VERSION, config.poll_interval.count(), config.batch_size);
                      daemon.start(finished);
                      return;
                    }
@@ -229,7 +235,7 @@ int run_service(const run_config& started_with, std::function<run_config()> rere
                  });
   io.run();
   daemon.client().close_idle();
-  spdlog::info("outboxd stopped");
+  log().info("outboxd stopped");
   return exit_code;
 }
 

@@ -11,6 +11,8 @@
 #include <charconv>
 #include <vector>
 
+#include "outboxd/log.hpp"
+
 namespace outboxd::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -19,6 +21,12 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("admin_server");
+  return *component;
+}
 
 // What every session of one server shares.
 struct shared_setup {
@@ -114,7 +122,7 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
       if (path == "/readyz" && setup_->routes.ready) return setup_->routes.ready();
       return plain(404, "not found: try /metrics, /healthz or /readyz\n");
     } catch (const std::exception& e) {
-      spdlog::error("admin server: {} failed: {}", path, e.what());
+      log().error("admin server: {} failed: {}", path, e.what());
       return plain(500, "internal error\n");
     }
   }
@@ -174,7 +182,7 @@ struct admin_server::state : std::enable_shared_from_this<admin_server::state> {
     if (stopped || !acceptor.is_open()) return;
     if (ec) {
       // Out of descriptors or a connection reset before accept: keep accepting.
-      spdlog::debug("admin server: accept failed: {}", ec.message());
+      log().debug("admin server: accept failed: {}", ec.message());
     } else {
       std::erase_if(sessions, [](const auto& weak) { return weak.expired(); });
       if (sessions.size() >= setup->options.max_connections) {

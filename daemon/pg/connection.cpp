@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "outboxd/log.hpp"
 #include "outboxd/pg/outage_log.hpp"
 
 namespace outboxd::pg {
@@ -16,6 +17,12 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("pg");
+  return *component;
+}
 
 // Messages end up in log lines and in outcome.message: one line each, bounded.
 constexpr std::size_t kMaxMessageBytes = 512;
@@ -222,7 +229,7 @@ asio::awaitable<std::error_code> connection::open_session(const connection_optio
 
   // Server notices ("schema already exists, skipping") are for debugging, not for stderr.
   PQsetNoticeProcessor(
-      conn_, [](void*, const char* message) { spdlog::debug("postgres: {}", one_line(message)); },
+      conn_, [](void*, const char* message) { log().debug("postgres: {}", one_line(message)); },
       nullptr);
   if (PQsetnonblocking(conn_, 1) != 0) {
     co_return fail(errc::connect_failed, one_line(PQerrorMessage(conn_)));

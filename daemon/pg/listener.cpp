@@ -5,8 +5,20 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "outboxd/log.hpp"
+
 namespace outboxd::pg {
 namespace asio = boost::asio;
+
+namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("listener");
+  return *component;
+}
+
+}  // namespace
 
 listener::listener(asio::any_io_executor executor, listener_options options,
                    std::function<void()> on_wake)
@@ -28,7 +40,7 @@ asio::awaitable<void> listener::run() {
     if (started) co_await listen_until_lost();
     if (stopping_) break;
     const auto delay = backoff_.next();
-    spdlog::debug("listener: reconnecting in {} ms", delay.count());
+    log().debug("listener: reconnecting in {} ms", delay.count());
     retry_timer_.expires_after(delay);
     co_await retry_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -39,7 +51,7 @@ asio::awaitable<bool> listener::start_session() {
   const auto connect_error = co_await connection_.connect(options_.database);
   if (connect_error) {
     // The outage log reports connect failures (outage_log.hpp).
-    if (!stopping_) spdlog::debug("listener: cannot connect: {}", connection_.last_error());
+    if (!stopping_) log().debug("listener: cannot connect: {}", connection_.last_error());
     co_return false;
   }
   const auto statement = "LISTEN " + connection_.quote_identifier(options_.channel);
@@ -47,7 +59,7 @@ asio::awaitable<bool> listener::start_session() {
   if (!listen) {
     const auto level =
         is_connection_error(listen.error) ? spdlog::level::debug : spdlog::level::warn;
-    if (!stopping_) spdlog::log(level, "listener: LISTEN failed: {}", listen.message);
+    if (!stopping_) log().log(level, "listener: LISTEN failed: {}", listen.message);
     connection_.close();
     co_return false;
   }
@@ -55,7 +67,7 @@ asio::awaitable<bool> listener::start_session() {
   backend_pid_ = connection_.backend_pid();
   listening_ = true;
   ++sessions_started_;
-  spdlog::info("listener: listening on channel {}", options_.channel);
+  log().info("listener: listening on channel {}", options_.channel);
   // Anything committed while no session listened sent its notification into the void.
   on_wake_();
   co_return true;
@@ -76,11 +88,11 @@ asio::awaitable<void> listener::listen_until_lost() {
       // Quiet for a while: make sure the session is still alive before waiting again.
       const auto ping = co_await connection_.execute("SELECT 1");
       if (!ping) {
-        if (!stopping_) spdlog::warn("listener: health check failed: {}", ping.message);
+        if (!stopping_) log().warn("listener: health check failed: {}", ping.message);
         break;
       }
     } else if (ec) {
-      if (!stopping_) spdlog::warn("listener: connection lost: {}", connection_.last_error());
+      if (!stopping_) log().warn("listener: connection lost: {}", connection_.last_error());
       break;
     }
   }

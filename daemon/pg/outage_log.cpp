@@ -4,8 +4,20 @@
 
 #include <algorithm>
 
+#include "outboxd/log.hpp"
+
 namespace outboxd::pg {
 using std::chrono::milliseconds;
+
+namespace {
+
+// This component's lines, its name their "component" (log.hpp).
+spdlog::logger& log() {
+  static const auto component = outboxd::logger("pg");
+  return *component;
+}
+
+}  // namespace
 
 outage_log::outage_log(outage_log_options options) : options_(std::move(options)) {
   options_.first_interval = std::max(options_.first_interval, milliseconds(1));
@@ -19,7 +31,7 @@ std::chrono::steady_clock::time_point outage_log::now() const {
 bool outage_log::failed(std::string_view component, std::string_view message) {
   const auto at = now();
   ++failures_;
-  auto& logger = options_.logger ? *options_.logger : *spdlog::default_logger_raw();
+  auto& logger = options_.logger ? *options_.logger : log();
   if (!started_) {
     started_ = at;
     interval_ = options_.first_interval;
@@ -44,7 +56,7 @@ bool outage_log::failed(std::string_view component, std::string_view message) {
 bool outage_log::recovered() {
   if (!started_) return false;
   const auto seconds = std::chrono::duration<double>(now() - *started_).count();
-  auto& logger = options_.logger ? *options_.logger : *spdlog::default_logger_raw();
+  auto& logger = options_.logger ? *options_.logger : log();
   logger.info("PostgreSQL reachable again after {:.1f} s ({} failed connect attempts)", seconds,
               failures_);
   started_.reset();
