@@ -258,9 +258,10 @@ std::string differences(const std::map<std::string, double>& expected,
 }
 
 TEST(metrics, counters_equal_the_database_and_promtool_and_prometheus_accept_them) {
+  // The database first: a missing PostgreSQL fails the test, whatever tools are installed.
+  metrics_scene s;
   REQUIRE_PROGRAM(promtool, "promtool");
   REQUIRE_PROGRAM(prometheus, "prometheus");
-  metrics_scene s;
   daemon_process daemon(s.arguments(s.db.url()));
   const auto port = daemon.admin_port(10s);
   ASSERT_TRUE(port) << daemon.log();
