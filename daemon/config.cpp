@@ -759,7 +759,9 @@ database_command_config parse_database_command(
   }
   const auto read = read_settings(database_options, {database_args, process_environment()});
   try {
-    return {.database = flags.resolve(), .log_level = check_log_level(flags.log_level)};
+    return {.database = flags.resolve(),
+            .log_level = check_log_level(flags.log_level),
+            .log_format = check_log_format(flags.log_format)};
   } catch (const config_error& e) {
     throw read.relabel(e);
   }

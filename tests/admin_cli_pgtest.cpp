@@ -259,6 +259,7 @@ TEST(admin_cli, bad_ids_ranges_and_flags_exit_non_zero_with_a_message_and_change
       {{"deliveries", "--until", "90"}, 2, "--until must be an RFC 3339 timestamp"},
       {{"deliveries", "--since", "1h", "--until", "2h"}, 2, "--since must be earlier than"},
       {{"deliveries", "--limit", "0"}, 2, "--limit: must be a whole number from 1"},
+      {{"status", "--log-format", "yaml"}, 2, "--log-format yaml: must be text or json"},
       {{"delivery"}, 2, "which delivery?"},
       {{"delivery", "abc"}, 2, "the delivery id must be a whole number"},
       {{"delivery", "999999"}, 1, "no delivery 999999"},

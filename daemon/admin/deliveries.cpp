@@ -71,7 +71,7 @@ int list(const std::vector<std::string>& args) {
   if (!flags.until.empty()) until = parse_time_bound(flags.until, "--until");
   check_range(since, until);
   const auto limit = std::to_string(parse_count(flags.limit, "--limit", 1, 100'000));
-  setup_logging(config.log_level);
+  setup_logging(config.log_level, config.log_format);
 
   session db(config.database, "outboxd deliveries");
   const auto rows = db.query(
@@ -126,7 +126,7 @@ int show(const std::vector<std::string>& args) {
   const auto config = parse_database_command(args, flags.describe(), positional);
   if (flags.id.empty()) throw config_error("which delivery? usage: outboxd delivery ID");
   const auto id = require_id(flags.id, "the delivery id");
-  setup_logging(config.log_level);
+  setup_logging(config.log_level, config.log_format);
 
   session db(config.database, "outboxd delivery");
   const auto one = db.query(kOne, {std::string_view(id)});

@@ -111,7 +111,7 @@ int policy(const std::vector<std::string>& args) {
     if (!flags.max_in_flight.empty()) {
       in_flight = std::to_string(parse_count(flags.max_in_flight, "--max-in-flight", 1, 10'000));
     }
-    setup_logging(config.log_level);
+    setup_logging(config.log_level, config.log_format);
     session db(config.database, "outboxd policy");
     const auto rows =
         db.query(kSet, {std::string_view(webhook), schedule ? pg::param(*schedule) : std::nullopt,
@@ -131,7 +131,7 @@ int policy(const std::vector<std::string>& args) {
   if (flags.action == "show") {
     std::optional<std::string> webhook;
     if (!flags.webhook.empty()) webhook = require_uuid(flags.webhook, "the webhook id");
-    setup_logging(config.log_level);
+    setup_logging(config.log_level, config.log_format);
     session db(config.database, "outboxd policy");
     const auto rows = db.query(kShow, {webhook ? pg::param(*webhook) : std::nullopt});
     if (webhook && rows.rows() == 0 && !flags.json) {
@@ -145,7 +145,7 @@ int policy(const std::vector<std::string>& args) {
   if (flags.action == "clear") {
     if (flags.webhook.empty()) throw config_error(fmt::format("which webhook? {}", kUsage));
     const auto webhook = require_uuid(flags.webhook, "the webhook id");
-    setup_logging(config.log_level);
+    setup_logging(config.log_level, config.log_format);
     session db(config.database, "outboxd policy");
     const auto rows = db.query(kClear, {std::string_view(webhook)});
     if (rows.rows() == 0) {

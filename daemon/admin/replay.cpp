@@ -108,7 +108,7 @@ int replay(const std::vector<std::string>& args) {
     if (many) throw config_error("--poison takes no --webhook, --status, --since or --until");
     std::optional<std::string> id;
     if (!flags.id.empty()) id = require_id(flags.id, "the poison event id");
-    setup_logging(config.log_level);
+    setup_logging(config.log_level, config.log_format);
     session db(config.database, "outboxd replay");
     const auto rows =
         db.query(kReplayPoison, {id ? pg::param(*id) : std::nullopt, pg::param(dry_run)});
@@ -133,7 +133,7 @@ int replay(const std::vector<std::string>& args) {
     if (!flags.since.empty()) since = parse_time_bound(flags.since, "--since");
     if (!flags.until.empty()) until = parse_time_bound(flags.until, "--until");
     check_range(since, until);
-    setup_logging(config.log_level);
+    setup_logging(config.log_level, config.log_format);
     session db(config.database, "outboxd replay");
     const auto rows =
         db.query(kReplayMany,
@@ -150,7 +150,7 @@ int replay(const std::vector<std::string>& args) {
         "dead|cancelled [--since T] [--until T] | --poison [EVENT_ID]");
   }
   const auto id = require_id(flags.id, "the delivery id");
-  setup_logging(config.log_level);
+  setup_logging(config.log_level, config.log_format);
   session db(config.database, "outboxd replay");
   const auto rows = db.query(kReplayOne, {std::string_view(id), pg::param(dry_run)});
   if (rows.is_null(0, 0)) throw command_failed(fmt::format("no delivery {}", id));

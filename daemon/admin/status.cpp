@@ -34,7 +34,7 @@ FROM (SELECT count(*) FILTER (WHERE status = 'dead') AS dead,
 int status(const std::vector<std::string>& args) {
   status_flags flags;
   const auto config = parse_database_command(args, flags.describe(), {});
-  setup_logging(config.log_level);
+  setup_logging(config.log_level, config.log_format);
   session db(config.database, "outboxd status");
   const auto rows = db.query(kStatus);
   const auto value = [&rows](int column) { return std::string(rows.text(0, column)); };

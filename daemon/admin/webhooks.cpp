@@ -70,7 +70,7 @@ std::string circuit_text(const circuit* breaker) {
 int webhooks(const std::vector<std::string>& args) {
   webhooks_flags flags;
   const auto config = parse_database_command(args, flags.describe(), {});
-  setup_logging(config.log_level);
+  setup_logging(config.log_level, config.log_format);
   session db(config.database, "outboxd webhooks");
   const auto hooks = db.query(kWebhooks);
   const auto disabled = db.query(kDisabled);
@@ -192,7 +192,7 @@ int enable(const std::vector<std::string>& args) {
   const auto config = parse_database_command(args, flags.describe(), positional);
   if (flags.webhook.empty()) throw config_error("which webhook? usage: outboxd enable WEBHOOK_ID");
   const auto webhook = require_uuid(flags.webhook, "the webhook id");
-  setup_logging(config.log_level);
+  setup_logging(config.log_level, config.log_format);
   session db(config.database, "outboxd enable");
   const auto rows = db.query(kEnable, {std::string_view(webhook)});
   if (rows.rows() == 0) throw command_failed(fmt::format("webhook {} is not disabled", webhook));

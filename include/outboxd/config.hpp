@@ -163,6 +163,7 @@ migrate_config parse_migrate_config(const std::vector<std::string>& args);
 struct database_command_config {
   database_config database;
   std::string log_level = "info";
+  std::string log_format = "text";
 };
 // Parses `args` against the command's own `options` (and `positional`) and the shared database
 // settings. The command's own options come from its command line only; the database settings
