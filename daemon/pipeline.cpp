@@ -64,6 +64,8 @@ pipeline::pipeline(asio::any_io_executor executor, const run_config& config)
                         .observer = &metrics_,
                         .on_recorded =
                             [this](const attempt_record& record) {
+                              // Off by default: build nothing per outcome then.
+                              if (!reporter_.reporting()) return;
                               auto report = report_of(record, store_.clock().now());
                               if (report) reporter_.offer(std::move(*report));
                             },
