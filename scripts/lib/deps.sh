@@ -65,3 +65,52 @@ outboxd_install_deps() {
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y --no-install-recommends "${missing[@]}" || return 1
 }
+
+# Tools that are not Debian packages (test-only: chart checks, receiver examples, a DNS server for
+# tests) live under one directory outside the repository, installed on first use and reused after.
+# Nothing of the daemon's build needs them.
+OUTBOXD_TOOLS_DIR=${OUTBOXD_TOOLS_DIR:-/var/cache/outboxd-tools}
+
+# outboxd_pip_install PKG==VERSION...: into one virtual environment, $OUTBOXD_TOOLS_DIR/venv.
+# Prints nothing and touches no network when every pinned package is already there.
+outboxd_pip_install() {
+    local venv="$OUTBOXD_TOOLS_DIR/venv" spec
+    local -a missing=()
+    if [[ ! -x "$venv/bin/python" ]]; then
+        mkdir -p "$OUTBOXD_TOOLS_DIR" && python3 -m venv "$venv" || return 1
+    fi
+    for spec in "$@"; do
+        # pip show prints "Version: X"; a pinned spec is satisfied only by exactly that version.
+        if [[ "$("$venv/bin/pip" show "${spec%%==*}" 2>/dev/null | sed -n 's/^Version: //p')" != "${spec#*==}" ]]; then
+            missing+=("$spec")
+        fi
+    done
+    ((${#missing[@]} == 0)) && return 0
+    echo "outboxd_pip_install: installing ${missing[*]}" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${missing[@]}"
+}
+
+# outboxd_npm_install PKG@VERSION...: into $OUTBOXD_TOOLS_DIR/node (require() them with
+# NODE_PATH=$OUTBOXD_TOOLS_DIR/node/node_modules).
+outboxd_npm_install() {
+    local prefix="$OUTBOXD_TOOLS_DIR/node" spec name
+    local -a missing=()
+    for spec in "$@"; do
+        name=${spec%@*}
+        if [[ "$(node -p "require('$prefix/node_modules/$name/package.json').version" 2>/dev/null)" != "${spec##*@}" ]]; then
+            missing+=("$spec")
+        fi
+    done
+    ((${#missing[@]} == 0)) && return 0
+    echo "outboxd_npm_install: installing ${missing[*]}" >&2
+    mkdir -p "$prefix" && npm install --silent --no-audit --no-fund --prefix "$prefix" "${missing[@]}"
+}
+
+# outboxd_go_install MODULE/CMD@VERSION: the binary lands in $OUTBOXD_TOOLS_DIR/go/bin.
+outboxd_go_install() {
+    local spec=$1 bin="$OUTBOXD_TOOLS_DIR/go/bin" name
+    name=$(basename "${spec%@*}")
+    [[ -x "$bin/$name" ]] && return 0
+    echo "outboxd_go_install: installing $spec" >&2
+    mkdir -p "$bin" && GOBIN="$bin" GOFLAGS=-mod=mod go install "$spec"
+}
