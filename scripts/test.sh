@@ -19,6 +19,9 @@ phase() {
 
 phase "dependencies"
 outboxd_install_deps
+# helm_chart_test's tools (tests/helm/check_chart.sh).
+outboxd_go_install helm.sh/helm/v3/cmd/helm@v3.22.0
+outboxd_pip_install kubernetes-validate==1.37.0
 
 phase "configure"
 configure_args=(-S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)

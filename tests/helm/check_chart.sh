@@ -3,7 +3,8 @@
 # the rendered manifests against the Kubernetes schemas (kubernetes-validate, strict, oldest and
 # newest supported Kubernetes), what the schemas cannot know (check_rendered.py: hardening, probes,
 # OUTBOXD_* names, the CRD objects, whose schemas kubernetes-validate does not ship), promtool on
-# the alert rules, and values that must be refused with a given message.
+# the alert rules, the README's sidecar recipe, and values that must be refused with a given
+# message.
 #
 # Run by ctest as helm_chart_test. helm and kubernetes-validate come from scripts/test.sh's
 # dependency phase (scripts/lib/deps.sh); without them the check fails when CI is set, and is
@@ -75,6 +76,18 @@ for values in "${values_files[@]}"; do
         --configuration-doc "$root/docs/configuration.md" --promtool "$(command -v promtool)" \
         --values "$values" "$work/$name.yaml" || fail "check_rendered.py $name"
 done
+
+# The README's sidecar recipe: the containers to add to FerrisKey's own pod.
+echo "== sidecar recipe (README.md)"
+if "$python" "$root/tests/helm/check_rendered.py" --chart "$chart" \
+    --configuration-doc "$root/docs/configuration.md" --sidecar-pod "$work/sidecar.yaml"; then
+    for version in "${kube_versions[@]}"; do
+        "$validate" --strict --quiet -k "$version" "$work/sidecar.yaml" >"$work/sidecar.log" 2>&1 ||
+            fail "kubernetes-validate sidecar recipe against $version: $(cat "$work/sidecar.log")"
+    done
+else
+    fail "the README's sidecar recipe"
+fi
 
 # refused VALUES_FLAGS... -- EXPECTED: helm template must fail, saying EXPECTED.
 refused() {

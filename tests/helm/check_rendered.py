@@ -55,17 +55,21 @@ def labels_match(selector, labels):
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def check_pod(what, pod, settings):
+def check_pod(what, pod, settings, whole_pod=True):
+    """whole_pod: the chart's own pods; otherwise only outboxd's containers of someone else's pod
+    (the sidecar recipe), whose pod-level settings belong to FerrisKey."""
     spec = pod["spec"]
-    check(spec.get("automountServiceAccountToken") is False, f"{what}: automountServiceAccountToken not false")
     check(spec.get("enableServiceLinks") is False,
           f"{what}: enableServiceLinks not false (a Service named outboxd* would inject OUTBOXD_* variables)")
     pod_security = spec.get("securityContext", {})
-    check(pod_security.get("runAsNonRoot") is True, f"{what}: pod runAsNonRoot not true")
-    check(pod_security.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{what}: pod seccomp not RuntimeDefault")
-    for container in spec["containers"]:
+    if whole_pod:
+        check(spec.get("automountServiceAccountToken") is False, f"{what}: automountServiceAccountToken not false")
+    for container in spec.get("initContainers", []) + spec["containers"]:
         name = f"{what}/{container['name']}"
         security = container.get("securityContext", {})
+        check(security.get("runAsNonRoot", pod_security.get("runAsNonRoot")) is True, f"{name}: runAsNonRoot not true")
+        seccomp = security.get("seccompProfile", pod_security.get("seccompProfile", {}))
+        check(seccomp.get("type") == "RuntimeDefault", f"{name}: seccomp not RuntimeDefault")
         check(security.get("allowPrivilegeEscalation") is False, f"{name}: allowPrivilegeEscalation not false")
         check(security.get("readOnlyRootFilesystem") is True, f"{name}: readOnlyRootFilesystem not true")
         check("ALL" in security.get("capabilities", {}).get("drop", []), f"{name}: capabilities not all dropped")
@@ -104,16 +108,43 @@ def check_config_file(what, text, settings):
               f"{what}: config line '{line}' is not `setting = value` with a real setting")
 
 
+def check_sidecar(readme, settings, pod_file):
+    """The first yaml block of the README's sidecar section, written to pod_file as a Pod for
+    kubernetes-validate, and checked like the chart's pods."""
+    with open(readme) as f:
+        text = f.read()
+    section = text[text.index("## Sidecar"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ferriskey"}, "spec": yaml.safe_load(block)["spec"]}
+    with open(pod_file, "w") as f:
+        yaml.safe_dump(pod, f)
+    check_pod("sidecar recipe", pod, settings, whole_pod=False)
+    containers = {c["name"]: c for c in pod["spec"]["containers"]}
+    check([c.get("args") for c in pod["spec"]["initContainers"]] == [["migrate"]], "sidecar recipe: no migrate init container")
+    daemon = containers.get("outboxd", {})
+    check(daemon.get("args") == ["run"], "sidecar recipe: the outboxd container does not run outboxd run")
+    check(daemon.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz", "sidecar recipe: no /healthz liveness probe")
+    address = {e["name"]: e.get("value") for e in daemon.get("env", [])}.get("OUTBOXD_ADMIN_ADDRESS", "127.0.0.1:9187")
+    check(not address.startswith("127."), f"sidecar recipe: the kubelet cannot probe {address}")
+    check(pod["spec"].get("terminationGracePeriodSeconds", 30) > 30, "sidecar recipe: grace period not above shutdown-timeout")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--chart", required=True)
     parser.add_argument("--configuration-doc", required=True)
-    parser.add_argument("--promtool", required=True)
-    parser.add_argument("--values", required=True)
-    parser.add_argument("manifest")
+    parser.add_argument("--promtool")
+    parser.add_argument("--values")
+    parser.add_argument("--sidecar-pod", help="check the README's sidecar recipe, writing it here as a Pod")
+    parser.add_argument("manifest", nargs="?")
     args = parser.parse_args()
 
     settings = documented_settings(args.configuration_doc)
+    if args.sidecar_pod:
+        check_sidecar(os.path.join(args.chart, "README.md"), settings, args.sidecar_pod)
+        for p in problems:
+            print(f"README.md: {p}", file=sys.stderr)
+        return 1 if problems else 0
     with open(args.values) as f:
         values = yaml.safe_load(f) or {}
     with open(args.manifest) as f:
