@@ -637,6 +637,7 @@ asio::awaitable<std::error_code> delivery_store::write_disable() {
            "webhook {} disabled: {}; its pending deliveries are cancelled", entry.webhook_id,
            entry.reason);
   if (options_.observer) {
+    options_.observer->webhook_disabled();
     options_.observer->deliveries_ended(delivery_end::cancelled,
                                         static_cast<std::uint64_t>(out.rows.affected_rows()));
   }

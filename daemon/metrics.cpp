@@ -201,6 +201,9 @@ struct metrics::families {
       counter("outboxd_circuit_openings_total", "Times an endpoint's circuit breaker opened.");
   prometheus::Gauge& open_circuits =
       gauge("outboxd_open_circuits", "Endpoints whose circuit breaker is open now.");
+  prometheus::Counter& webhooks_disabled =
+      counter("outboxd_webhooks_disabled_total",
+              "Webhooks this daemon disabled because their endpoint answered 410 Gone.");
   prometheus::Gauge& clock_offset =
       gauge("outboxd_database_clock_offset_seconds",
             "The database's clock minus this host's (positive: this host is behind), as last "
@@ -270,6 +273,8 @@ void metrics::deliveries_ended(delivery_end end, std::uint64_t count) {
   if (count == 0) return;
   families_->finished[static_cast<std::size_t>(end)]->Increment(static_cast<double>(count));
 }
+
+void metrics::webhook_disabled() { families_->webhooks_disabled.Increment(); }
 
 void metrics::update(const metrics_snapshot& s) {
   auto& f = *families_;

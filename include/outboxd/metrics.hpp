@@ -107,6 +107,8 @@ class metrics {
   void lease_expiry_recorded(bool crash_looped);
   // Deliveries that ended without an attempt of their own (a 410 cancels the webhook's rest).
   void deliveries_ended(delivery_end end, std::uint64_t count);
+  // A webhook was disabled because its endpoint answered 410 Gone.
+  void webhook_disabled();
 
   // Copies the components' own counters and gauges in.
   void update(const metrics_snapshot& snapshot);
