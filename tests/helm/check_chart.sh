@@ -3,7 +3,7 @@
 # the rendered manifests against the Kubernetes schemas (kubernetes-validate, strict, oldest and
 # newest supported Kubernetes), what the schemas cannot know (check_rendered.py: hardening, probes,
 # OUTBOXD_* names, the CRD objects, whose schemas kubernetes-validate does not ship), promtool on
-# the alert rules, the README's sidecar recipe, and values that must be refused with a given
+# the alert rules (check rules, and test rules with tests/helm/alerts_test.yaml), the README's sidecar recipe, and values that must be refused with a given
 # message.
 #
 # Run by ctest as helm_chart_test. helm and kubernetes-validate come from scripts/test.sh's
@@ -45,6 +45,9 @@ render() {
 
 promtool check rules "$chart/files/prometheus-rules.yaml" >"$work/promtool.log" 2>&1 ||
     fail "promtool check rules files/prometheus-rules.yaml: $(cat "$work/promtool.log")"
+# Each alert fires on the series that mean trouble, and not on a healthy daemon.
+promtool test rules "$root/tests/helm/alerts_test.yaml" >"$work/promtool-test.log" 2>&1 ||
+    fail "promtool test rules tests/helm/alerts_test.yaml: $(cat "$work/promtool-test.log")"
 
 shopt -s nullglob
 values_files=("$chart"/ci/*-values.yaml)
