@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Checks helm/outboxd offline: `helm lint` and `helm template` of every helm/outboxd/ci/*-values.yaml,
-# the rendered manifests against the Kubernetes schemas (kubernetes-validate, strict, oldest and
-# newest supported Kubernetes), what the schemas cannot know (check_rendered.py: hardening, probes,
-# OUTBOXD_* names, the CRD objects, whose schemas kubernetes-validate does not ship), promtool on
-# the alert rules (check rules, and test rules with tests/helm/alerts_test.yaml), the README's sidecar recipe, and values that must be refused with a given
-# message.
+# Checks helm/outboxd offline: `helm lint` and `helm template` of every
+# helm/outboxd/ci/*-values.yaml; the rendered manifests against the Kubernetes schemas
+# (kubernetes-validate, strict, oldest and newest supported Kubernetes); what the schemas cannot
+# know (check_rendered.py: hardening, probes, OUTBOXD_* names, and the Prometheus Operator objects,
+# whose CRD schemas kubernetes-validate does not ship); the alert rules with promtool (check rules,
+# and test rules with tests/helm/alerts_test.yaml); the README's sidecar recipe; and values that
+# must be refused with a given message.
 #
 # Run by ctest as helm_chart_test. helm and kubernetes-validate come from scripts/test.sh's
 # dependency phase (scripts/lib/deps.sh); without them the check fails when CI is set, and is
