@@ -19,6 +19,9 @@ phase() {
 
 phase "dependencies"
 outboxd_install_deps
+# The example receivers of docs/receiving.md (receiver_examples_pgtest).
+outboxd_pip_install standardwebhooks==1.1.0 && outboxd_npm_install standardwebhooks@1.1.1 ||
+    echo "standardwebhooks not installed: receiver_examples_pgtest will fail" >&2
 
 phase "configure"
 configure_args=(-S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)
@@ -44,6 +47,7 @@ trap 'exit 143' TERM
 outboxd_pg_start test
 echo "listening on 127.0.0.1:$OUTBOXD_PG_PORT"
 export OUTBOXD_TEST_DATABASE_URL="$OUTBOXD_PG_URL"
+export OUTBOXD_TEST_TOOLS_DIR="$OUTBOXD_TOOLS_DIR"
 
 phase "test"
 status=0
