@@ -1,6 +1,6 @@
 -- The tables of an application that is not FerrisKey, as docs/integrating.md uses them: tenants
 -- own webhook endpoints, each subscribed to some event types. outboxd only reads them, through
--- the adapter in another-iam-adapter.sql. (tests/adapter_example_pgtest.cpp creates these in
+-- the adapter in another-iam-adapter.sql. (tests/integrating_pgtest.cpp creates these in
 -- schema "app" and migrates with that adapter.)
 CREATE TABLE app.webhook_endpoints (
     id             uuid    PRIMARY KEY,

@@ -1,4 +1,5 @@
-// The adapter docs/integrating.md shows for an application that is not FerrisKey
+// What docs/integrating.md tells an application: the two grants its role needs for the one
+// INSERT, and the adapter it shows for an application that is not FerrisKey
 // (docs/examples/another-iam-adapter.sql over another-iam-tables.sql): `outboxd migrate
 // --adapter-file` installs it, outboxd.subscriptions() returns what the application's tables say,
 // and an event the application commits is fanned out to its active, subscribed endpoints only.
@@ -22,7 +23,7 @@ std::string example_file(const std::string& name) {
   return content.str();
 }
 
-TEST(adapter_example, another_application_subscribes_through_its_own_adapter_file) {
+TEST(integrating, another_application_subscribes_through_its_own_adapter_file) {
   test_database db({.create_ferriskey_tables = false, .migrate = false});
   auto& sql = db.sql();
   sql.script("CREATE SCHEMA app");
@@ -62,6 +63,26 @@ TEST(adapter_example, another_application_subscribes_through_its_own_adapter_fil
                {std::to_string(event_id)});
   ASSERT_EQ(deliveries.rows(), 1);
   EXPECT_EQ(deliveries.text(0, 0), uuid(10));
+}
+
+TEST(integrating, the_producer_role_needs_only_usage_on_the_schema_and_insert_on_the_outbox) {
+  test_database db;
+  auto& sql = db.sql();
+  const auto role = db.name() + "_iam";
+  sql.script("CREATE ROLE " + role);
+  sql.script("GRANT USAGE ON SCHEMA outboxd TO " + role + "; GRANT INSERT ON outboxd.outbox TO " +
+             role);
+  sql.script("BEGIN; SET LOCAL ROLE " + role);
+  const auto inserted = sql.try_exec(
+      "INSERT INTO outboxd.outbox (realm_id, event, resource_id, data) "
+      "VALUES ($1, 'user.created', $1, '{}'::jsonb)",
+      {uuid(1)});
+  // Nothing more: reading the outbox is refused.
+  const auto read = sql.try_exec("SELECT count(*) FROM outboxd.outbox");
+  sql.script("ROLLBACK");
+  sql.script("DROP OWNED BY " + role + "; DROP ROLE " + role);
+  EXPECT_TRUE(inserted) << inserted.message;
+  EXPECT_FALSE(read);
 }
 
 }  // namespace
