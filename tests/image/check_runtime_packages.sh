@@ -148,35 +148,36 @@ while read -r name arrow path _; do
     [[ $arrow == "=>" && $path == /* ]] && library_path[$name]=$path
 done <<<"$ldd_output"
 
-mapfile -t needed < <(objdump -p "$binary" | awk '$1 == "NEEDED" { print $2 }')
-((${#needed[@]} > 0)) || fail "objdump finds no NEEDED library in $binary"
-for library in "${needed[@]}"; do
-    path=${library_path[$library]:-}
-    if [[ -z $path ]]; then
-        fail "ldd does not resolve $library"
-        continue
-    fi
+# check_library NAME PATH WHERE PACKAGE...: the package owning PATH must be one of PACKAGE...
+check_library() {
+    local library=$1 path=$2 where=$3 package
+    shift 3
     package=$(owner_of "$path")
     if [[ -z $package ]]; then
         fail "$library ($path) belongs to no Debian package: outboxd links only Debian's libraries"
-    elif contains "$package" "${runtime_packages[@]}"; then
-        pass "$library from $package, installed by the runtime stage"
+    elif contains "$package" "$@"; then
+        pass "$library from $package, $where"
     else
-        fail "$library ($path) comes from $package, which the runtime stage does not install"
+        fail "$library ($path) comes from $package, not $where"
     fi
+}
+
+mapfile -t needed < <(objdump -p "$binary" | awk '$1 == "NEEDED" { print $2 }')
+((${#needed[@]} > 0)) || fail "objdump finds no NEEDED library in $binary"
+for library in "${needed[@]}"; do
+    if [[ -z ${library_path[$library]:-} ]]; then
+        fail "ldd does not resolve $library"
+        continue
+    fi
+    check_library "$library" "${library_path[$library]}" "a package the runtime stage installs by name" \
+        "${runtime_packages[@]}"
 done
 
 mapfile -t runtime_closure < <(closure "${runtime_packages[@]}")
 for library in "${!library_path[@]}"; do
     contains "$library" "${needed[@]}" && continue
-    package=$(owner_of "${library_path[$library]}")
-    if [[ -z $package ]]; then
-        fail "$library (${library_path[$library]}) belongs to no Debian package"
-    elif contains "$package" "${runtime_closure[@]}"; then
-        pass "$library (indirect) from $package, a dependency of the runtime packages"
-    else
-        fail "$library (indirect) comes from $package, which no runtime package brings"
-    fi
+    check_library "$library" "${library_path[$library]}" "(indirect) a runtime package or one of their dependencies" \
+        "${runtime_closure[@]}"
 done
 
 # ---- 2. what the runtime stage runs itself exists in bookworm-slim ---------------------------
