@@ -236,7 +236,7 @@ TEST_P(receiver_examples, refuse_tampered_and_stale_requests_and_acknowledge_dup
 
 INSTANTIATE_TEST_SUITE_P(examples, receiver_examples,
                          ::testing::Values(&python_receiver, &node_receiver),
-                         [](const auto& info) { return info.param().name; });
+                         [](const auto& param_info) { return param_info.param().name; });
 
 }  // namespace
 }  // namespace outboxd::test

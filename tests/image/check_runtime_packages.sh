@@ -276,10 +276,15 @@ grep -q 'COPY scripts/container-healthcheck.sh /usr/local/bin/outboxd-healthchec
 grep -q '^HEALTHCHECK .*CMD \["/usr/local/bin/outboxd-healthcheck"\]' <<<"$runtime" &&
     pass "HEALTHCHECK runs outboxd-healthcheck" || fail "no HEALTHCHECK running /usr/local/bin/outboxd-healthcheck"
 
+# The binary sees only the variables given here: the test suite's own OUTBOXD_TEST_* are no
+# settings, and outboxd refuses unknown OUTBOXD_* variables.
+clean_environment=(env -i "PATH=$PATH")
+
 # The image's environment must not make the other commands refuse to start: they fail here on
 # the unreachable database, not on a setting.
 for command in migrate status; do
-    output=$(OUTBOXD_ADMIN_ADDRESS=$admin_address OUTBOXD_DATABASE_URL=postgresql://127.0.0.1:1/none \
+    output=$("${clean_environment[@]}" OUTBOXD_ADMIN_ADDRESS="$admin_address" \
+        OUTBOXD_DATABASE_URL=postgresql://127.0.0.1:1/none \
         "$binary" "$command" --connect-timeout 200ms 2>&1) && status=0 || status=$?
     if [[ $status == 1 ]] && ! grep -qi 'admin' <<<"$output"; then
         pass "outboxd $command ignores the image's OUTBOXD_ADMIN_ADDRESS"
@@ -291,7 +296,8 @@ done
 # The health check script against the real daemon. /healthz answers before PostgreSQL does, so an
 # unreachable database is enough. PATH is emptied: bash builtins only, as in the slim image.
 healthcheck=$source_dir/scripts/container-healthcheck.sh
-OUTBOXD_DATABASE_URL=postgresql://127.0.0.1:1/none "$binary" run --admin-address 127.0.0.1:0 \
+"${clean_environment[@]}" OUTBOXD_DATABASE_URL=postgresql://127.0.0.1:1/none \
+    "$binary" run --admin-address 127.0.0.1:0 \
     --reconnect-max 1s >"$scratch/daemon.log" 2>&1 &
 daemon_pid=$!
 port=
