@@ -22,6 +22,9 @@ outboxd_install_deps
 # helm_chart_test's tools (tests/helm/check_chart.sh).
 outboxd_go_install helm.sh/helm/v3/cmd/helm@v3.22.0
 outboxd_pip_install kubernetes-validate==1.37.0
+# The example receivers of docs/receiving.md (receiver_examples_pgtest).
+outboxd_pip_install standardwebhooks==1.1.0 && outboxd_npm_install standardwebhooks@1.1.1 ||
+    echo "standardwebhooks not installed: receiver_examples_pgtest will fail" >&2
 
 phase "configure"
 configure_args=(-S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)
@@ -47,6 +50,7 @@ trap 'exit 143' TERM
 outboxd_pg_start test
 echo "listening on 127.0.0.1:$OUTBOXD_PG_PORT"
 export OUTBOXD_TEST_DATABASE_URL="$OUTBOXD_PG_URL"
+export OUTBOXD_TEST_TOOLS_DIR="$OUTBOXD_TOOLS_DIR"
 
 phase "test"
 status=0

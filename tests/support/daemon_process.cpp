@@ -46,9 +46,6 @@ std::vector<char*> null_terminated(std::vector<std::string>& strings) {
 
 daemon_process::daemon_process(const std::vector<std::string>& arguments,
                                const std::vector<std::string>& environment) {
-  static int counter = 0;
-  log_path_ =
-      "/tmp/outboxd_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".log";
   std::vector<std::string> argv_storage{OUTBOXD_BINARY};
   argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
   // Daemons of parallel tests must not fight over the default admin port: any free one, unless
@@ -59,6 +56,22 @@ daemon_process::daemon_process(const std::vector<std::string>& arguments,
   if (!arguments.empty() && arguments.front() == "run" && !chose_admin) {
     argv_storage.insert(argv_storage.end(), {"--admin-address", "127.0.0.1:0"});
   }
+  start(std::move(argv_storage), environment);
+}
+
+daemon_process::daemon_process(const other_program& program,
+                               const std::vector<std::string>& arguments,
+                               const std::vector<std::string>& environment) {
+  std::vector<std::string> argv_storage{program.path};
+  argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
+  start(std::move(argv_storage), environment);
+}
+
+void daemon_process::start(std::vector<std::string> argv_storage,
+                           const std::vector<std::string>& environment) {
+  static int counter = 0;
+  log_path_ =
+      "/tmp/outboxd_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".log";
   auto argv = null_terminated(argv_storage);
   auto environment_storage = child_environment(environment);
   auto envp = null_terminated(environment_storage);

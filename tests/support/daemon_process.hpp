@@ -8,14 +8,21 @@
 
 namespace outboxd::test {
 
-// The real `outboxd` binary as a child process (for crash and signal tests). Output goes to a log
-// file. The destructor kills it if it is still running.
+// Another program to run as a daemon_process (an example receiver), by its path.
+struct other_program {
+  std::string path;
+};
+
+// The real `outboxd` binary as a child process (for crash and signal tests), or another long
+// running program. Output goes to a log file. The destructor kills it if it is still running.
 class daemon_process {
  public:
   // `environment` entries ("NAME=value") are added to the test's own environment, less its
   // OUTBOXD_TEST_* variables.
   explicit daemon_process(const std::vector<std::string>& arguments,
                           const std::vector<std::string>& environment = {});
+  daemon_process(const other_program& program, const std::vector<std::string>& arguments,
+                 const std::vector<std::string>& environment = {});
   ~daemon_process();
   daemon_process(const daemon_process&) = delete;
   daemon_process& operator=(const daemon_process&) = delete;
@@ -28,6 +35,8 @@ class daemon_process {
   std::optional<std::uint16_t> admin_port(std::chrono::milliseconds timeout) const;
 
  private:
+  void start(std::vector<std::string> argv, const std::vector<std::string>& environment);
+
   int pid_ = -1;
   std::optional<int> exit_code_;
   std::string log_path_;

@@ -25,8 +25,10 @@ void bound_socket_io(int fd, std::chrono::milliseconds timeout) {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-http_reply http_request(std::uint16_t port, const std::string& method, const std::string& target,
-                        std::chrono::milliseconds timeout) {
+namespace {
+
+http_reply exchange(std::uint16_t port, bhttp::request<bhttp::string_body>& request,
+                    std::chrono::milliseconds timeout) {
   http_reply out;
   asio::io_context io;
   tcp::socket socket(io);
@@ -37,9 +39,6 @@ http_reply http_request(std::uint16_t port, const std::string& method, const std
     return out;
   }
   bound_socket_io(socket.native_handle(), timeout);
-  bhttp::request<bhttp::empty_body> request(bhttp::string_to_verb(method), target, 11);
-  request.set(bhttp::field::host, "127.0.0.1");
-  request.set(bhttp::field::connection, "close");
   bhttp::write(socket, request, ec);
   if (ec) {
     out.error = "write: " + ec.message();
@@ -48,7 +47,7 @@ http_reply http_request(std::uint16_t port, const std::string& method, const std
   beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
-  if (method == "HEAD") parser.skip(true);
+  if (request.method() == bhttp::verb::head) parser.skip(true);
   bhttp::read(socket, buffer, parser, ec);
   if (ec) {
     out.error = "read: " + ec.message();
@@ -64,6 +63,28 @@ http_reply http_request(std::uint16_t port, const std::string& method, const std
   }
   out.body = response.body();
   return out;
+}
+
+}  // namespace
+
+http_reply http_request(std::uint16_t port, const std::string& method, const std::string& target,
+                        std::chrono::milliseconds timeout) {
+  bhttp::request<bhttp::string_body> request(bhttp::string_to_verb(method), target, 11);
+  request.set(bhttp::field::host, "127.0.0.1");
+  request.set(bhttp::field::connection, "close");
+  return exchange(port, request, timeout);
+}
+
+http_reply http_post(std::uint16_t port, const std::string& target,
+                     const std::vector<std::pair<std::string, std::string>>& headers,
+                     const std::string& body, std::chrono::milliseconds timeout) {
+  bhttp::request<bhttp::string_body> request(bhttp::verb::post, target, 11);
+  request.set(bhttp::field::host, "127.0.0.1");
+  request.set(bhttp::field::connection, "close");
+  for (const auto& [name, value] : headers) request.insert(name, value);
+  request.body() = body;
+  request.prepare_payload();
+  return exchange(port, request, timeout);
 }
 
 }  // namespace outboxd::test

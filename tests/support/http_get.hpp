@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace outboxd::test {
 
@@ -27,6 +29,12 @@ http_reply http_request(std::uint16_t port, const std::string& method, const std
 inline http_reply http_get(std::uint16_t port, const std::string& target) {
   return http_request(port, "GET", target);
 }
+
+// A POST with these headers ({name, value} pairs, sent as given) and body, the same way.
+http_reply http_post(std::uint16_t port, const std::string& target,
+                     const std::vector<std::pair<std::string, std::string>>& headers,
+                     const std::string& body,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 // Sets SO_RCVTIMEO and SO_SNDTIMEO on a socket, so blocking calls on it cannot hang a test.
 void bound_socket_io(int fd, std::chrono::milliseconds timeout);
