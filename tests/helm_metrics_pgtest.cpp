@@ -210,7 +210,14 @@ TEST(helm_chart, ferriskey_database_settings_reach_migrate_and_run_through_libpq
   EXPECT_TRUE(hooks.wait_for_count(1, 20s)) << daemon.log();
 
   // Without PGDATABASE libpq would pick the user's name: the database it reached is the test's.
-  EXPECT_EQ(sql.scalar("SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'"), 1);
+  // The outcome is written a moment after the receiver answered.
+  EXPECT_TRUE(eventually(
+      [&] {
+        return sql.scalar("SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'") ==
+               1;
+      },
+      10s, 20ms))
+      << daemon.log();
 }
 
 }  // namespace
