@@ -6,13 +6,13 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <charconv>
 #include <sstream>
 #include <unordered_set>
 
 #include "outboxd/json_text.hpp"
 #include "outboxd/log.hpp"
 #include "outboxd/metrics.hpp"
+#include "outboxd/schedule_column.hpp"
 
 namespace outboxd {
 namespace asio = boost::asio;
@@ -282,21 +282,6 @@ std::size_t json_batch(const std::deque<Entry>& queue, std::size_t limit, std::s
 }
 
 }  // namespace
-
-std::vector<milliseconds> parse_schedule_column(std::string_view text) {
-  std::vector<milliseconds> delays;
-  while (!text.empty()) {
-    const auto comma = text.find(',');
-    const auto item = text.substr(0, comma);
-    long long value = 0;
-    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
-    if (ec != std::errc{} || end != item.data() + item.size() || value < 0) return {};
-    delays.emplace_back(value);
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
-  return delays;
-}
 
 std::string lease_terms::problem() const {
   if (duration >= minimum()) return {};

@@ -9,7 +9,6 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "outboxd/backoff.hpp"
@@ -125,10 +124,6 @@ struct delivery_store_options {
   // How long a webhook's previous secret still signs after the claim first sees a new one.
   std::chrono::milliseconds secret_grace{std::chrono::hours(24)};
 };
-
-// A webhook policy's retry_schedule_ms as the claim reads it, "5000,60000" (array_to_string):
-// the delays, or none when unset or unreadable, so the daemon's own schedule applies.
-std::vector<std::chrono::milliseconds> parse_schedule_column(std::string_view text);
 
 struct claim_result {
   std::error_code error;

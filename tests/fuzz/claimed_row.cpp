@@ -13,12 +13,12 @@
 #include <string>
 
 #include "fuzz_input.hpp"
-#include "outboxd/delivery_store.hpp"
 #include "outboxd/http/client.hpp"
 #include "outboxd/http/field_syntax.hpp"
 #include "outboxd/json_text.hpp"
 #include "outboxd/message.hpp"
 #include "outboxd/retry_policy.hpp"
+#include "outboxd/schedule_column.hpp"
 
 namespace {
 
