@@ -413,6 +413,21 @@ bool has_option(const po::options_description& options, const std::string& name)
   return options.find_nothrow(name, false) != nullptr;
 }
 
+// A name from a file or the environment as a message may show it: a NUL or another control byte
+// would cut the message short or garble the terminal, so each becomes \xNN.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7F) {
+      out += fmt::format("\\x{:02x}", byte);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 void read_file(const std::string& path, const std::string& path_label,
                const po::options_description& options, value_chooser& chooser) {
   std::ifstream file(path);
@@ -433,7 +448,7 @@ void read_file(const std::string& path, const std::string& path_label,
       if (everywhere.contains(name)) continue;  // another command's: one file serves all
       throw config_error(fmt::format(
           "{} in {}: no outboxd command has this setting (outboxd <command> --help lists them)",
-          name, path));
+          printable(name), path));
     }
     chooser.offer(name, setting_source::kind::file, option.value,
                   fmt::format("{} in {}", name, path));
@@ -512,7 +527,7 @@ settings read_settings(const po::options_description& command_options,
       throw config_error(fmt::format(
           "{}: no outboxd command has a setting --{} (outboxd <command> --help lists them); "
           "unset it or fix its name",
-          variable, name));
+          printable(variable), printable(name)));
     }
     if (!has_option(options, name)) continue;  // another command's setting
     const auto label = is_secret(name) ? variable : variable + "=" + value;

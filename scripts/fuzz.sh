@@ -42,6 +42,6 @@ for target in "${targets[@]}"; do
         status=1
         continue
     fi
-    grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$artifacts/log" || true
+    grep -E '^(Done|#[0-9]+ *DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$artifacts/log" || true
 done
 exit "$status"

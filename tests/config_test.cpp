@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -434,6 +435,19 @@ TEST(config, a_reload_tells_live_settings_from_those_that_need_a_restart) {
   EXPECT_EQ(in_force.poll_interval, 1s);  // needs a restart: unchanged
   EXPECT_TRUE(plan_reload(in_force, after).live.empty());
   EXPECT_EQ(plan_reload(in_force, after).restart, std::vector<std::string>{"poll-interval"});
+}
+
+// Found by the config fuzz target: a config file line starting with a NUL byte made the whole
+// message an empty C string ("outboxd: fatal: " and nothing else).
+TEST(config, a_setting_name_with_control_bytes_is_shown_escaped) {
+  static constexpr char kLine[] = "\0poll\x1b[2J = 1s\n";
+  const auto path = temp_path("control_bytes.conf");
+  std::ofstream(path, std::ios::binary) << std::string_view(kLine, sizeof(kLine) - 1);
+  const auto message = error_of([&] {
+    load_run_config({{"--config", path}, {"OUTBOXD_DATABASE_URL=postgresql://x@127.0.0.1/x"}});
+  });
+  EXPECT_NE(message.find("\\x00poll\\x1b[2J in "), std::string::npos) << message;
+  std::remove(path.c_str());
 }
 
 }  // namespace

@@ -111,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       OUTBOXD_FUZZ_CHECK(plan.live.empty() && plan.restart.empty());
     }
   } catch (const outboxd::config_error& e) {
+    // An operator must be told what is wrong.
     OUTBOXD_FUZZ_CHECK(e.what()[0] != '\0');
   }
   return 0;
