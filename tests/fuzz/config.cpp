@@ -71,8 +71,13 @@ void parse_values(std::string_view text) {
   OUTBOXD_FUZZ_CHECK(admin.problem.empty() || !admin.endpoint);
 }
 
-std::string config_file_path() {
-  return "/tmp/outboxd_fuzz_config_" + std::to_string(::getpid()) + ".conf";
+// One file per process, rewritten for each input and removed when the process ends.
+const std::string& config_file_path() {
+  static const struct scratch_file {
+    std::string path = "/tmp/outboxd_fuzz_config_" + std::to_string(::getpid()) + ".conf";
+    ~scratch_file() { ::unlink(path.c_str()); }
+  } file;
+  return file.path;
 }
 
 }  // namespace
@@ -89,7 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (source == 1) {
     input.args = lines(text);
   } else if (source == 2) {
-    const auto path = config_file_path();
+    const auto& path = config_file_path();
     std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
     input.args = {"--config", path};
   } else {
