@@ -413,10 +413,42 @@ bool has_option(const po::options_description& options, const std::string& name)
   return options.find_nothrow(name, false) != nullptr;
 }
 
+// A name from a file or the environment as a message may show it: a NUL or another control byte
+// would cut the message short or garble the terminal, so each becomes \xNN.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7F) {
+      out += fmt::format("\\x{:02x}", byte);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Boost.ProgramOptions fills the placeholders of its messages in a loop that never ends when the
+// text it puts in holds a placeholder again: "--allow-=%canonical_option%" or a value "%value%"
+// would hang outboxd at start. No setting needs these tokens, so text holding one is refused
+// before Boost sees it. `where` names the text without showing it (it may be a secret).
+void refuse_placeholders(std::string_view text, const std::string& where) {
+  for (const std::string_view token :
+       {"%canonical_option%", "%option%", "%original_token%", "%prefix%", "%value%"}) {
+    if (text.find(token) != std::string_view::npos) {
+      throw config_error(fmt::format("{}: must not hold {} (no setting takes it)", where, token));
+    }
+  }
+}
+
 void read_file(const std::string& path, const std::string& path_label,
                const po::options_description& options, value_chooser& chooser) {
-  std::ifstream file(path);
-  if (!file) throw config_error(path_label, "cannot read the file");
+  std::ifstream in(path);
+  if (!in) throw config_error(path_label, "cannot read the file");
+  std::stringstream content;
+  content << in.rdbuf();
+  refuse_placeholders(content.str(), path);
+  std::istringstream file(content.str());
   po::parsed_options parsed(&options);
   try {
     parsed = po::parse_config_file(file, options, /*allow_unregistered=*/true);
@@ -433,7 +465,7 @@ void read_file(const std::string& path, const std::string& path_label,
       if (everywhere.contains(name)) continue;  // another command's: one file serves all
       throw config_error(fmt::format(
           "{} in {}: no outboxd command has this setting (outboxd <command> --help lists them)",
-          name, path));
+          printable(name), path));
     }
     chooser.offer(name, setting_source::kind::file, option.value,
                   fmt::format("{} in {}", name, path));
@@ -491,6 +523,7 @@ settings read_settings(const po::options_description& command_options,
 
   po::parsed_options parsed(&options);
   try {
+    for (const auto& arg : input.args) refuse_placeholders(arg, "a command-line argument");
     parsed = po::command_line_parser(input.args).options(options).run();
   } catch (const po::error& e) {
     throw config_error(e.what());
@@ -507,12 +540,15 @@ settings read_settings(const po::options_description& command_options,
     const std::string variable = entry.substr(0, equals);
     const std::string value = equals == std::string::npos ? "" : entry.substr(equals + 1);
     if (!variable.starts_with(kEnvPrefix)) continue;
+    refuse_placeholders(entry, printable(variable));
     const auto name = setting_of_variable(variable);
-    if (name == "help" || !(has_option(options, name) || everywhere.contains(name))) {
+    // "OUTBOXD_" alone names nothing (and Boost would find the empty name ambiguous).
+    if (name.empty() || name == "help" ||
+        !(has_option(options, name) || everywhere.contains(name))) {
       throw config_error(fmt::format(
           "{}: no outboxd command has a setting --{} (outboxd <command> --help lists them); "
           "unset it or fix its name",
-          variable, name));
+          printable(variable), printable(name)));
     }
     if (!has_option(options, name)) continue;  // another command's setting
     const auto label = is_secret(name) ? variable : variable + "=" + value;
@@ -733,6 +769,7 @@ database_command_config parse_database_command(
   all.add(options).add(database_options).add(common_options());
   po::parsed_options parsed(&all);
   try {
+    for (const auto& arg : args) refuse_placeholders(arg, "a command-line argument");
     parsed = po::command_line_parser(args).options(all).positional(positional).run();
   } catch (const po::error& e) {
     throw config_error(e.what());

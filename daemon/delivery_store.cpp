@@ -6,13 +6,13 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <charconv>
 #include <sstream>
 #include <unordered_set>
 
 #include "outboxd/json_text.hpp"
 #include "outboxd/log.hpp"
 #include "outboxd/metrics.hpp"
+#include "outboxd/schedule_column.hpp"
 
 namespace outboxd {
 namespace asio = boost::asio;
@@ -230,23 +230,6 @@ std::string_view status_name(attempt_record::next_status status) {
       return "cancelled";
   }
   return "pending";
-}
-
-// "5000,60000" (array_to_string of retry_schedule_ms) → delays; empty when unset or unreadable,
-// so the daemon's own schedule applies.
-std::vector<milliseconds> parse_schedule_column(std::string_view text) {
-  std::vector<milliseconds> delays;
-  while (!text.empty()) {
-    const auto comma = text.find(',');
-    const auto item = text.substr(0, comma);
-    long long value = 0;
-    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
-    if (ec != std::errc{} || end != item.data() + item.size() || value < 0) return {};
-    delays.emplace_back(value);
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
-  return delays;
 }
 
 void append_nullable_string(std::string& json, std::string_view text) {

@@ -14,6 +14,9 @@ retry_policy::retry_policy(retry_options options) : options_(std::move(options))
 
 namespace {
 
+// Retry-After is honoured up to a year (and then capped by the schedule's longest delay).
+constexpr milliseconds kLongestRetryAfter = std::chrono::hours(24 * 365);
+
 const std::vector<milliseconds>& delays_of(const retry_options& options,
                                            const retry_overrides& overrides) {
   return overrides.delays.empty() ? options.delays : overrides.delays;
@@ -66,12 +69,17 @@ std::optional<milliseconds> parse_retry_after(std::string_view value,
   if (ec == std::errc{} && end == value.data() + value.size()) {
     if (seconds < 0) return std::nullopt;
     // Clamp absurd values before converting, so the arithmetic cannot overflow.
-    return std::chrono::seconds(std::min<long long>(seconds, 365LL * 24 * 3600));
+    return std::chrono::seconds(std::min<long long>(
+        seconds, std::chrono::duration_cast<std::chrono::seconds>(kLongestRetryAfter).count()));
   }
 
   const auto at = parse_http_date(value);
   if (!at) return std::nullopt;
-  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(*at - now));
+  // In whole seconds: nanosecond time points centuries apart would overflow their difference.
+  using std::chrono::duration_cast;
+  const auto ahead = duration_cast<std::chrono::seconds>(at->time_since_epoch()) -
+                     duration_cast<std::chrono::seconds>(now.time_since_epoch());
+  return std::clamp<milliseconds>(ahead, milliseconds(0), kLongestRetryAfter);
 }
 
 std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view value) {
@@ -83,7 +91,15 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string
     std::tm parts{};
     const char* rest = ::strptime(text.c_str(), format, &parts);
     if (rest == nullptr || *rest != '\0') continue;
-    return std::chrono::system_clock::from_time_t(::timegm(&parts));
+    // system_clock counts nanoseconds, about 292 years either side of 1970; converting a date
+    // outside that (a receiver may send year 9999) would overflow. No such date means anything
+    // to a retry.
+    const std::time_t seconds = ::timegm(&parts);
+    constexpr auto kRange =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max())
+            .count();
+    if (seconds > kRange || seconds < -kRange) return std::nullopt;
+    return std::chrono::system_clock::from_time_t(seconds);
   }
   return std::nullopt;
 }

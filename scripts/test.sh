@@ -4,6 +4,9 @@
 #
 # Usage: scripts/test.sh [ctest args...]     e.g. scripts/test.sh -R dispatcher
 # Env:   CI  when non-empty, warnings are errors (-DOUTBOXD_WERROR=ON).
+#        OUTBOXD_TEST_QUICK  when non-empty, only the main build and its tests: no sanitizer builds
+#          (asan-ubsan, tsan) and no fuzzing. CI leaves it unset and runs every phase.
+#        OUTBOXD_FUZZ_SECONDS  run time of each fuzz target (default 25, scripts/fuzz.sh).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -13,7 +16,11 @@ source scripts/lib/deps.sh
 # shellcheck source=scripts/lib/postgres.sh
 source scripts/lib/postgres.sh
 
+phase_started=
 phase() {
+    # Each phase's wall time, so the cost of every check stays visible in the CI log.
+    [[ -n "$phase_started" ]] && printf '    (%ds)\n' "$((SECONDS - phase_started))"
+    phase_started=$SECONDS
     printf '\n==> %s\n' "$*"
 }
 
@@ -56,5 +63,25 @@ phase "test"
 status=0
 ctest --test-dir build --output-on-failure --timeout 600 -j2 "$@" || status=$?
 
-phase "done (ctest exit status $status)"
+if [[ -z "${OUTBOXD_TEST_QUICK:-}" ]]; then
+    # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer; the pgtests run
+    # the sanitized daemon (build-asan/outboxd). Chaos tests are timing-heavy: left to the main run.
+    phase "asan-ubsan: build (build-asan)"
+    cmake --preset asan-ubsan
+    cmake --build --preset asan-ubsan
+    phase "asan-ubsan: test (every label but chaos)"
+    ctest --preset asan-ubsan "$@" || status=$((status ? status : $?))
+
+    # The unit tests with ThreadSanitizer: the resolver threads, the admin server, the scheduler.
+    phase "tsan: build unit tests (build-tsan)"
+    cmake --preset tsan
+    cmake --build --preset tsan
+    phase "tsan: test (label unit)"
+    ctest --preset tsan "$@" || status=$((status ? status : $?))
+
+    phase "fuzz: build (build-fuzz, clang) and run each target for ${OUTBOXD_FUZZ_SECONDS:-25}s"
+    bash scripts/fuzz.sh || status=$((status ? status : $?))
+fi
+
+phase "done (exit status $status)"
 exit "$status"

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -434,6 +435,50 @@ TEST(config, a_reload_tells_live_settings_from_those_that_need_a_restart) {
   EXPECT_EQ(in_force.poll_interval, 1s);  // needs a restart: unchanged
   EXPECT_TRUE(plan_reload(in_force, after).live.empty());
   EXPECT_EQ(plan_reload(in_force, after).restart, std::vector<std::string>{"poll-interval"});
+}
+
+// Found by the config fuzz target: a config file line starting with a NUL byte made the whole
+// message an empty C string ("outboxd: fatal: " and nothing else).
+TEST(config, a_setting_name_with_control_bytes_is_shown_escaped) {
+  static constexpr char kLine[] = "\0poll\x1b[2J = 1s\n";
+  const auto path = temp_path("control_bytes.conf");
+  std::ofstream(path, std::ios::binary) << std::string_view(kLine, sizeof(kLine) - 1);
+  const auto message = error_of([&] {
+    load_run_config({{"--config", path}, {"OUTBOXD_DATABASE_URL=postgresql://x@127.0.0.1/x"}});
+  });
+  EXPECT_NE(message.find("\\x00poll\\x1b[2J in "), std::string::npos) << message;
+  std::remove(path.c_str());
+}
+
+// Found by the config fuzz target: the variable OUTBOXD_ (no name after the prefix) escaped as
+// Boost's "option is ambiguous and matches 'adapter', ..." instead of a config_error.
+TEST(config, the_bare_prefix_variable_is_refused_as_naming_no_setting) {
+  const auto message = error_of([] {
+    load_migrate_config({{}, {"OUTBOXD_DATABASE_URL=postgresql://x@127.0.0.1/x", "OUTBOXD_=1"}});
+  });
+  EXPECT_NE(message.find("OUTBOXD_: no outboxd command has a setting"), std::string::npos)
+      << message;
+}
+
+// Found by the config fuzz target (a timeout): Boost.ProgramOptions never finishes the message of
+// an error whose text holds one of its own placeholders, so outboxd hung at start.
+TEST(config, text_holding_a_boost_message_placeholder_is_refused_instead_of_hanging) {
+  const std::string url = "OUTBOXD_DATABASE_URL=postgresql://x@127.0.0.1/x";
+  EXPECT_NE(error_of([&] {
+              load_run_config({{"--allow-=%canonical_option%"}, {url}});
+            }).find("a command-line argument: must not hold %canonical_option%"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              load_run_config({{}, {url, "OUTBOXD_REPORT_TO_IAM=%value%"}});
+            }).find("OUTBOXD_REPORT_TO_IAM: must not hold %value%"),
+            std::string::npos);
+  const auto path = temp_path("placeholder.conf");
+  std::ofstream(path) << "report-to-iam = %value%\n";
+  EXPECT_NE(error_of([&] {
+              load_run_config({{"--config", path}, {url}});
+            }).find(path + ": must not hold %value%"),
+            std::string::npos);
+  std::remove(path.c_str());
 }
 
 }  // namespace

@@ -66,6 +66,18 @@ TEST(retry_after, reads_seconds_and_http_dates) {
   EXPECT_EQ(parse_retry_after("99999999999", now), std::chrono::hours(24 * 365));
 }
 
+// Found by the retry_after fuzz target: converting these dates to system_clock's nanoseconds
+// overflowed (undefined behaviour). A date no clock can hold is no date; one far ahead is a year.
+TEST(retry_after, dates_beyond_the_clocks_range_overflow_nothing) {
+  const auto now = std::chrono::system_clock::from_time_t(1'700'000'000);
+  EXPECT_EQ(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"), std::nullopt);
+  EXPECT_EQ(parse_http_date("Mon, 01 Jan 0001 00:00:00 GMT"), std::nullopt);
+  EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), std::nullopt);
+  EXPECT_EQ(parse_retry_after("Wed, 31 Dec 2200 00:00:00 GMT", now), std::chrono::hours(24 * 365));
+  // 1680 is within the clock's range, but 343 years before `now`: the difference is not.
+  EXPECT_EQ(parse_retry_after("Mon, 01 Jan 1680 00:00:00 GMT", now), 0s);
+}
+
 TEST(retry_schedule, parses_a_comma_list_and_refuses_garbage) {
   EXPECT_EQ(parse_retry_schedule("5s,5m,2h"), (std::vector<milliseconds>{5s, 5min, 2h}));
   EXPECT_THROW(parse_retry_schedule(""), config_error);

@@ -19,6 +19,7 @@
 #include <map>
 
 #include "outboxd/http/field_syntax.hpp"
+#include "outboxd/http/response_head.hpp"
 
 namespace outboxd::http {
 namespace {
@@ -32,8 +33,6 @@ using error_code = boost::system::error_code;
 
 constexpr std::uint16_t kHttpPort = 80;
 constexpr std::uint16_t kHttpsPort = 443;
-// Interim 1xx responses skipped before the final one; a server sending more is broken.
-constexpr int kMaxInterimResponses = 8;
 // Body bytes read per step: small enough that a cut body costs little extra reading.
 constexpr std::size_t kBodyChunk = 16 * 1024;
 
@@ -226,11 +225,11 @@ asio::awaitable<ending> exchange_on(Stream& stream, connection& conn,
     co_return failed(write_ec, "sending the request");
   }
 
-  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
+  std::optional<response_parser> parser;
   for (int interim = 0;; ++interim) {
     parser.emplace();
-    // The body is read in bounded steps below and cut at max_body, so no parser limit.
-    parser->body_limit(boost::none);
+    // The body is read in bounded steps below and cut at max_body.
+    limit_response_parser(*parser);
     lowest.expires_at(limits.deadline);
     const auto [header_ec, header_bytes] = co_await bhttp::async_read_header(
         stream, conn.buffer, *parser, asio::as_tuple(asio::use_awaitable));
@@ -244,18 +243,14 @@ asio::awaitable<ending> exchange_on(Stream& stream, connection& conn,
       co_return failed(header_ec, "waiting for the response");
     }
     const int status = parser->get().result_int();
-    // 100 Continue and friends precede the real answer (101 would be a protocol switch we never
-    // asked for: reported as the status).
-    const bool interim_response = status >= 100 && status < 200 && status != 101;
-    if (!interim_response || interim + 1 >= kMaxInterimResponses) break;
+    if (!is_interim_status(status) || interim + 1 >= kMaxInterimResponses) break;
   }
 
   auto& head = parser->get();
-  const int status = head.result_int();
-  const auto retry_after = head.find(bhttp::field::retry_after);
-  if (retry_after != head.end()) out.retry_after = std::string(retry_after->value());
-  const auto date = head.find(bhttp::field::date);
-  if (date != head.end()) out.date = std::string(date->value());
+  auto fields = read_response_head(head);
+  const int status = fields.status;
+  out.retry_after = std::move(fields.retry_after);
+  out.date = std::move(fields.date);
 
   std::vector<char> scratch;
   bool cut = false;

@@ -27,6 +27,12 @@ OUTBOXD_DEBIAN_PACKAGES=(
     ca-certificates
     faketime
     prometheus
+    # Sanitizer and fuzz builds (CMakePresets.json): clang with libFuzzer and its sanitizer
+    # runtimes; ccache, so the extra builds recompile only what changed.
+    clang
+    libfuzzer-14-dev
+    libclang-rt-14-dev
+    ccache
 )
 
 # Installs whatever of OUTBOXD_DEBIAN_PACKAGES is missing. When everything is already installed it

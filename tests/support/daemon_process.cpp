@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "support/sanitizer_report.hpp"
 #include "support/test_database.hpp"
 
 namespace outboxd::test {
@@ -94,6 +95,7 @@ daemon_process::~daemon_process() {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
+  expect_no_sanitizer_report(log(), "the outboxd child process");
   ::unlink(log_path_.c_str());
 }
 
@@ -187,6 +189,7 @@ command_output run_binary(const std::vector<std::string>& arguments,
   };
   result.out = slurp(out_path);
   result.err = slurp(err_path);
+  expect_no_sanitizer_report(result.err, "outboxd " + (arguments.empty() ? "" : arguments.front()));
   ::unlink(out_path.c_str());
   ::unlink(err_path.c_str());
   return result;
