@@ -560,6 +560,8 @@ settings read_settings(const po::options_description& command_options,
       if (const auto* many = boost::any_cast<std::vector<std::string>>(&held)) {
         text = join(*many, ",");
       }
+      // A switch (--https-only): a reload must see it change.
+      if (const auto* flag = boost::any_cast<bool>(&held)) text = *flag ? "true" : "false";
     }
     out.values_[name] = text;
   }

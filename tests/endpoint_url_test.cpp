@@ -94,10 +94,11 @@ TEST(endpoint_url, refuses_each_broken_rule_and_says_which) {
       {"http://example.com:99999/", "port"},
       {"http://example.com:000080/", "port"},
       {"http://example.com:/", "port"},
+      {"http://example.com:http/", "port"},
+      {"http://::1/", "port"},
       // what follows the authority is not a path
       {"http://example.com:80a/", "followed by"},
       {"http://[::1]x/", "followed by"},
-      {"http://::1/", "followed by"},
       {"http://example.com:1:2/", "followed by"},
       // hosts that are not a DNS name or an IP address
       {"http://ex%41mple.com/", "host"},

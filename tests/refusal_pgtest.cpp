@@ -116,7 +116,7 @@ TEST(refusal, every_kind_of_bad_row_fails_its_own_delivery_with_its_code_and_the
     const auto& row = rows[i];
     SCOPED_TRACE(row.what);
     const auto attempt = sql.exec(
-        "SELECT a.error_code, a.error_detail, a.status_code, a.succeeded "
+        "SELECT a.error_code, a.error_detail, coalesce(a.status_code, 0), a.succeeded "
         "FROM outboxd.attempts a JOIN outboxd.deliveries d ON d.id = a.delivery_id "
         "WHERE d.webhook_id = $1 AND d.event_id = $2 AND a.attempt_number = 1",
         {uuid(100 + static_cast<int>(i)), std::to_string(first)});
@@ -162,7 +162,8 @@ void write_file(const std::string& path, const std::string& text) {
 std::string latest_code(sql_session& sql, const std::string& webhook) {
   const auto rows = sql.exec(
       "SELECT coalesce(a.error_code, 'ok') FROM outboxd.attempts a JOIN outboxd.deliveries d "
-      "ON d.id = a.delivery_id WHERE d.webhook_id = $1 ORDER BY a.id DESC LIMIT 1",
+      "ON d.id = a.delivery_id WHERE d.webhook_id = $1 ORDER BY a.started_at DESC, "
+      "a.attempt_number DESC LIMIT 1",
       {webhook});
   return rows.rows() == 0 ? std::string() : std::string(rows.text(0, 0));
 }
@@ -228,11 +229,12 @@ TEST(refusal, destination_rules_refuse_each_attempt_with_its_code_and_reload_liv
   EXPECT_EQ(plain.count(), 0u);
   // The detail names the range and, for an IPv6 form, the IPv4 address it carries.
   const auto detail_of = [&](const hook& h) {
-    return std::string(sql.exec("SELECT a.error_detail FROM outboxd.attempts a JOIN "
-                                "outboxd.deliveries d ON d.id = a.delivery_id WHERE "
-                                "d.webhook_id = $1 ORDER BY a.id DESC LIMIT 1",
-                                {h.id})
-                           .text(0, 0));
+    return std::string(
+        sql.exec("SELECT a.error_detail FROM outboxd.attempts a JOIN "
+                 "outboxd.deliveries d ON d.id = a.delivery_id WHERE "
+                 "d.webhook_id = $1 ORDER BY a.started_at DESC, a.attempt_number DESC LIMIT 1",
+                 {h.id})
+            .text(0, 0));
   };
   EXPECT_NE(detail_of(private_v4).find("private-use 10.0.0.0/8"), std::string::npos);
   EXPECT_NE(detail_of(nat64).find("NAT64 64:ff9b::/96 carrying 10.0.0.1"), std::string::npos);

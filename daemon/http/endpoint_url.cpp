@@ -95,6 +95,15 @@ endpoint_url_parse parse_endpoint_url(std::string_view text) {
   if (url.has_userinfo()) {
     return refused("the URL has user-info (user:password@): credentials belong in the headers");
   }
+  if (url.has_port()) {
+    const auto port_text = url.port();
+    const auto port = parse_port(std::string_view(port_text.data(), port_text.size()));
+    if (!port) return refused("the port is not a number from 1 to 65535");
+    result.port = *port;
+  } else {
+    result.port = default_port(result.tls);
+  }
+
   // After the authority comes nothing, a path, a query or a fragment. (Boost.URL 1.81 lets
   // "host:80a/" through as port 80 and path "a/"; RFC 3986's path-abempty does not.)
   const auto path = url.encoded_path();
@@ -121,15 +130,6 @@ endpoint_url_parse parse_endpoint_url(std::string_view text) {
   if (host.empty()) return refused("the URL has no host");
   // Host names are case-insensitive: one spelling, one connection pool.
   result.host = lower_cased(std::string_view(host.data(), host.size()));
-
-  if (url.has_port()) {
-    const auto port_text = url.port();
-    const auto port = parse_port(std::string_view(port_text.data(), port_text.size()));
-    if (!port) return refused("the port is not a number from 1 to 65535");
-    result.port = *port;
-  } else {
-    result.port = default_port(result.tls);
-  }
 
   // The fragment is the client's own business: it stays out of the request target.
   result.target = path.empty() ? "/" : std::string(path.data(), path.size());
