@@ -141,6 +141,8 @@ struct run_flags {
   std::vector<std::string> allow_cidr;
   std::string allow_cidrs;
   std::string ca_file;
+  bool https_only = false;
+  std::string allow_ports = "any";
   std::string http_connect_timeout = "5s";
   std::string http_request_timeout = "15s";
   std::string max_response_bytes = "4096";
@@ -184,9 +186,14 @@ struct run_flags {
         "the same, comma separated (env OUTBOXD_ALLOW_CIDRS); ignored when --allow-cidr is given")(
         "ca-file", po::value(&ca_file),
         "PEM file of CAs to trust for https endpoints, besides the system's")(
-        "http-connect-timeout",
-        po::value(&http_connect_timeout)->default_value(http_connect_timeout),
-        "deadline to resolve, connect and finish the TLS handshake")(
+        "https-only",
+        po::value(&https_only)->default_value(false, "false")->implicit_value(true, "true"),
+        "refuse http endpoints: their attempts fail with https_required")(
+        "allow-ports", po::value(&allow_ports)->default_value(allow_ports),
+        "ports endpoints may use, e.g. 443,8443,9000-9099, or any; other attempts fail with "
+        "port_not_allowed")("http-connect-timeout",
+                            po::value(&http_connect_timeout)->default_value(http_connect_timeout),
+                            "deadline to resolve, connect and finish the TLS handshake")(
         "http-request-timeout",
         po::value(&http_request_timeout)->default_value(http_request_timeout),
         "deadline for a whole attempt, connect included")(
@@ -281,6 +288,14 @@ delivery_config resolve_delivery(const run_flags& flags) {
     allowed.push_back(*parsed);
   }
   http.addresses = http::address_policy(std::move(allowed));
+  auto ports = http::endpoint_policy::parse_ports(flags.allow_ports);
+  if (!ports) {
+    throw config_error("--allow-ports",
+                       fmt::format("must be any, or ports and ranges from 1 to 65535 like "
+                                   "443,8443,9000-9099, not '{}'",
+                                   flags.allow_ports));
+  }
+  http.endpoints = http::endpoint_policy(flags.https_only, std::move(*ports));
   http.ca_file = flags.ca_file;
   if (!http.ca_file.empty() && !std::ifstream(http.ca_file)) {
     throw config_error("--ca-file", fmt::format("cannot read {}", http.ca_file));
@@ -581,6 +596,8 @@ settings read_settings(const po::options_description& command_options,
       if (const auto* many = boost::any_cast<std::vector<std::string>>(&held)) {
         text = join(*many, ",");
       }
+      // A switch (--https-only): a reload must see it change.
+      if (const auto* flag = boost::any_cast<bool>(&held)) text = *flag ? "true" : "false";
     }
     out.values_[name] = text;
   }
@@ -725,6 +742,8 @@ bool changes_live(std::string_view setting) {
                                                 "max-attempts",
                                                 "allow-cidr",
                                                 "allow-cidrs",
+                                                "https-only",
+                                                "allow-ports",
                                                 "circuit-breaker-failures",
                                                 "circuit-breaker-failure-ratio",
                                                 "circuit-breaker-window",
@@ -753,6 +772,7 @@ void apply_live_settings(run_config& in_force, const run_config& next) {
   in_force.log_level = next.log_level;
   in_force.delivery.retry = next.delivery.retry;
   in_force.delivery.http.addresses = next.delivery.http.addresses;
+  in_force.delivery.http.endpoints = next.delivery.http.endpoints;
   in_force.delivery.engine.scheduling = next.delivery.engine.scheduling;
   for (const auto& [name, value] : next.settings) {
     if (changes_live(name)) in_force.settings[name] = value;

@@ -126,11 +126,14 @@ void deliverer::accept(std::vector<claimed_delivery> claimed) {
                     attempt_record::next_status::cancelled);
       continue;
     }
-    auto url = http::parse_url(delivery.url);
+    auto parsed = http::parse_endpoint_url(delivery.url);
+    auto& url = parsed.url;
     if (!url) {
       auto record = attempt_record::of(delivery);
       record.error_code = "invalid_url";
-      record.error_detail = "the webhook's endpoint is not an http(s) URL";
+      // Says what rule the URL breaks without quoting it: it may carry a credential.
+      record.error_detail =
+          fmt::format("the webhook's endpoint is not a usable http(s) URL: {}", parsed.problem);
       settle(record, delivery, 0, std::nullopt);
       record_outcome(delivery, std::move(record));
       continue;
@@ -299,7 +302,8 @@ void deliverer::record_outcome(const claimed_delivery& delivery, attempt_record 
   // What only an operator can fix (the webhook's row, the allow-list, the payload) or what ends a
   // delivery for good is worth a warning; a receiver's ordinary failure that is retried is not.
   static constexpr std::string_view kActionable[] = {
-      "blocked_address", "invalid_url", "invalid_header", "invalid_secret", "payload_too_large"};
+      "blocked_address", "https_required", "port_not_allowed", "invalid_url",
+      "invalid_header",  "invalid_secret", "payload_too_large"};
   const bool actionable = std::find(std::begin(kActionable), std::end(kActionable),
                                     record.error_code) != std::end(kActionable);
   if (actionable || record.next == attempt_record::next_status::dead) {

@@ -53,7 +53,8 @@ attempt_class classify_attempt_outcome(int status_code, std::string_view error_c
   // No HTTP response: the error codes of the HTTP client, the deliverer and the claim.
   static constexpr std::string_view kConnect[] = {"connect_refused", "dns", "reset"};
   static constexpr std::string_view kRefused[] = {
-      "blocked_address", "invalid_url", "invalid_header", "invalid_secret", "payload_too_large"};
+      "blocked_address", "https_required", "port_not_allowed", "invalid_url",
+      "invalid_header",  "invalid_secret", "payload_too_large"};
   static constexpr std::string_view kCancelled[] = {"webhook_deleted", "webhook_unsubscribed",
                                                     "webhook_disabled"};
   static constexpr std::string_view kExpired[] = {"lease_expired", "crash_loop"};

@@ -100,6 +100,7 @@ void pipeline::start(on_finished finished) {
 void pipeline::reconfigure(const run_config& config) {
   policy_.set_options(config.delivery.retry);
   client_.set_address_policy(config.delivery.http.addresses);
+  client_.set_endpoint_policy(config.delivery.http.endpoints);
   deliverer_.set_scheduling(config.delivery.engine.scheduling);
 }
 

@@ -30,8 +30,9 @@ TEST(classify_attempt, any_other_answer_says_the_endpoint_is_up_even_if_the_mess
 }
 
 TEST(classify_attempt, attempts_that_never_asked_the_endpoint_say_nothing) {
-  for (const std::string code : {"blocked_address", "invalid_header", "invalid_secret",
-                                 "invalid_url", "payload_too_large", "internal", ""}) {
+  for (const std::string code :
+       {"blocked_address", "https_required", "port_not_allowed", "invalid_header", "invalid_secret",
+        "invalid_url", "payload_too_large", "internal", ""}) {
     EXPECT_EQ(classify_attempt(0, code), kNone) << code;
   }
 }

@@ -481,5 +481,39 @@ TEST(config, text_holding_a_boost_message_placeholder_is_refused_instead_of_hang
   std::remove(path.c_str());
 }
 
+TEST(config, https_only_and_allowed_ports_default_to_anything_and_reload_live) {
+  const auto defaults = parse_run_config({"--database-url", "x"});
+  EXPECT_FALSE(defaults.delivery.http.endpoints.https_only());
+  EXPECT_TRUE(defaults.delivery.http.endpoints.allowed_ports().empty());
+
+  const auto set =
+      parse_run_config({"--database-url", "x", "--https-only", "--allow-ports", "443, 8000-8999"});
+  EXPECT_TRUE(set.delivery.http.endpoints.https_only());
+  EXPECT_EQ(set.delivery.http.endpoints.allowed_ports(),
+            (std::vector<http::port_range>{{443, 443}, {8000, 8999}}));
+
+  scoped_env env("OUTBOXD_ALLOW_PORTS", "8443");
+  const auto from_env = parse_run_config({"--database-url", "x"});
+  EXPECT_EQ(from_env.delivery.http.endpoints.allowed_ports(),
+            (std::vector<http::port_range>{{8443, 8443}}));
+
+  for (const char* bad : {"0", "65536", "80-", "-80", "90-80", "80,,443", "http", "443;8443"}) {
+    try {
+      parse_run_config({"--database-url", "x", "--allow-ports", bad});
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const config_error& e) {
+      EXPECT_NE(std::string(e.what()).find("--allow-ports"), std::string::npos) << e.what();
+    }
+  }
+
+  const auto plan = plan_reload(defaults, set);
+  EXPECT_TRUE(plan.restart.empty());
+  EXPECT_EQ(plan.live.size(), 2u);
+  auto in_force = defaults;
+  apply_live_settings(in_force, set);
+  EXPECT_TRUE(in_force.delivery.http.endpoints.https_only());
+  EXPECT_EQ(in_force.delivery.http.endpoints.allowed_ports().size(), 2u);
+}
+
 }  // namespace
 }  // namespace outboxd

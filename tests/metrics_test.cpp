@@ -30,8 +30,8 @@ TEST(attempt_classes, follow_the_error_code_without_a_response) {
   EXPECT_EQ(classify_attempt_outcome(0, "dns"), attempt_class::connect_error);
   EXPECT_EQ(classify_attempt_outcome(0, "reset"), attempt_class::connect_error);
   EXPECT_EQ(classify_attempt_outcome(0, "tls"), attempt_class::tls_error);
-  for (const auto* code : {"blocked_address", "invalid_url", "invalid_header", "invalid_secret",
-                           "payload_too_large"}) {
+  for (const auto* code : {"blocked_address", "https_required", "port_not_allowed", "invalid_url",
+                           "invalid_header", "invalid_secret", "payload_too_large"}) {
     EXPECT_EQ(classify_attempt_outcome(0, code), attempt_class::refused) << code;
   }
   for (const auto* code : {"webhook_deleted", "webhook_unsubscribed", "webhook_disabled"}) {

@@ -13,7 +13,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <cctype>
 #include <deque>
 #include <exception>
 #include <map>
@@ -31,50 +30,8 @@ using tcp = boost::asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 using error_code = boost::system::error_code;
 
-constexpr std::uint16_t kHttpPort = 80;
-constexpr std::uint16_t kHttpsPort = 443;
 // Body bytes read per step: small enough that a cut body costs little extra reading.
 constexpr std::size_t kBodyChunk = 16 * 1024;
-
-// ---------------------------------------------------------------------------------------------
-// URL parsing
-
-bool is_space_or_control(char c) {
-  const auto byte = static_cast<unsigned char>(c);
-  return byte <= 0x20 || byte == 0x7F;
-}
-
-// A DNS name or an IPv4 literal: letters, digits and the unreserved marks. Percent-encoding,
-// sub-delimiters and non-ASCII (IDN must be punycode) are refused rather than guessed at.
-bool is_host_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
-std::optional<std::uint16_t> parse_port(std::string_view text) {
-  if (text.empty() || text.size() > 5) return std::nullopt;
-  unsigned value = 0;
-  for (const char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (value == 0 || value > 65535) return std::nullopt;
-  return static_cast<std::uint16_t>(value);
-}
-
-bool is_ipv6_host(const std::string& host) { return host.find(':') != std::string::npos; }
-
-// Host as it appears in a URL or a Host header: IPv6 literals bracketed.
-std::string bracketed(const std::string& host) {
-  return is_ipv6_host(host) ? "[" + host + "]" : host;
-}
-
-std::uint16_t default_port(bool tls) { return tls ? kHttpsPort : kHttpPort; }
-
-std::string host_header(const endpoint_url& url) {
-  if (url.port == default_port(url.tls)) return bracketed(url.host);
-  return fmt::format("{}:{}", bracketed(url.host), url.port);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -169,7 +126,7 @@ std::optional<std::string> build_request(const request& req, request_message& me
   message.method(bhttp::verb::post);
   message.target(req.url.target.empty() ? "/" : req.url.target);
   message.version(11);
-  message.set(bhttp::field::host, host_header(req.url));
+  message.set(bhttp::field::host, req.url.host_header());
   for (const auto& header : req.headers) {
     if (!is_token(header.name)) {
       // The name itself stays out of the detail: it may hold control characters.
@@ -282,81 +239,6 @@ asio::awaitable<ending> exchange_on(Stream& stream, connection& conn,
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// endpoint_url
-
-std::string endpoint_url::key() const {
-  return fmt::format("{}://{}:{}", tls ? "https" : "http", bracketed(host), port);
-}
-
-std::optional<endpoint_url> parse_url(std::string_view url) {
-  if (std::any_of(url.begin(), url.end(), is_space_or_control)) return std::nullopt;
-  const auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::nullopt;
-  endpoint_url result;
-  const auto scheme = url.substr(0, scheme_end);
-  if (equals_ignoring_case(scheme, "http")) {
-    result.tls = false;
-  } else if (equals_ignoring_case(scheme, "https")) {
-    result.tls = true;
-  } else {
-    return std::nullopt;
-  }
-
-  auto rest = url.substr(scheme_end + 3);
-  rest = rest.substr(0, rest.find('#'));  // the fragment never leaves the client
-  const auto authority_end = rest.find_first_of("/?");
-  const auto authority = rest.substr(0, authority_end);
-  const auto target =
-      authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
-  if (authority.find('@') != std::string_view::npos) return std::nullopt;  // user-info
-
-  std::string_view host;
-  std::optional<std::string_view> port_text;
-  if (authority.starts_with('[')) {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    host = authority.substr(1, close - 1);
-    const auto after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return std::nullopt;
-      port_text = after.substr(1);
-    }
-    // Zones (fe80::1%25eth0) name a local interface: never a webhook destination.
-    if (host.find('%') != std::string_view::npos) return std::nullopt;
-    error_code ec;
-    const std::string literal(host);
-    asio::ip::make_address_v6(literal, ec);
-    if (ec) return std::nullopt;
-  } else {
-    const auto colon = authority.find(':');
-    host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
-    if (!std::all_of(host.begin(), host.end(), is_host_char)) return std::nullopt;
-  }
-  if (host.empty()) return std::nullopt;
-  // Host names are case-insensitive: one spelling, one connection pool.
-  result.host = std::string(host);
-  for (auto& c : result.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-
-  if (port_text) {
-    const auto port = parse_port(*port_text);
-    if (!port) return std::nullopt;
-    result.port = *port;
-  } else {
-    result.port = default_port(result.tls);
-  }
-
-  if (target.empty()) {
-    result.target = "/";
-  } else if (target.front() == '?') {
-    result.target = "/" + std::string(target);
-  } else {
-    result.target = std::string(target);
-  }
-  return result;
-}
 
 // ---------------------------------------------------------------------------------------------
 // client
@@ -498,21 +380,20 @@ asio::awaitable<std::unique_ptr<connection>> client::impl::open(const endpoint_u
   }
 
   std::vector<tcp::endpoint> permitted;
-  std::optional<asio::ip::address> first_refused;
+  std::string first_refused;  // "10.0.0.1 (private-use 10.0.0.0/8)"
   for (const auto& candidate : candidates) {
-    if (options.addresses.permits(candidate.address())) {
+    const auto refusal = options.addresses.refusal(candidate.address());
+    if (!refusal) {
       permitted.push_back(candidate);
-    } else if (!first_refused) {
-      first_refused = candidate.address();
+    } else if (first_refused.empty()) {
+      first_refused = fmt::format("{} ({})", candidate.address().to_string(), refusal->reason);
     }
   }
   if (permitted.empty()) {
-    const auto address = first_refused ? first_refused->to_string() : std::string("?");
     fail(out, "blocked_address",
-         address == url.host
-             ? fmt::format("{} is not allowed (use --allow-cidr)", address)
-             : fmt::format("{} resolves to {}, which is not allowed (use --allow-cidr)", url.host,
-                           address));
+         literal_ec ? fmt::format("{} resolves to {}, which is not allowed (use --allow-cidr)",
+                                  url.host, first_refused)
+                    : fmt::format("{} is not allowed (use --allow-cidr)", first_refused));
     co_return nullptr;
   }
 
@@ -529,12 +410,12 @@ asio::awaitable<std::unique_ptr<connection>> client::impl::open(const endpoint_u
   if (connect_ec) {
     if (clock::now() >= connect_deadline || connect_ec == beast::error::timeout) {
       fail(out, "timeout",
-           fmt::format("timed out connecting to {} (limit {} ms)", bracketed(url.host),
+           fmt::format("timed out connecting to {} (limit {} ms)", url.bracketed_host(),
                        connect_budget.count()));
     } else {
-      fail(
-          out, classify(connect_ec),
-          fmt::format("connect to {}:{}: {}", bracketed(url.host), url.port, connect_ec.message()));
+      fail(out, classify(connect_ec),
+           fmt::format("connect to {}:{}: {}", url.bracketed_host(), url.port,
+                       connect_ec.message()));
     }
     co_return nullptr;
   }
@@ -592,6 +473,11 @@ asio::awaitable<ending> client::impl::exchange(connection& conn, const request_m
 asio::awaitable<void> client::impl::send(const request& req, clock::time_point start,
                                          response& out) {
   const auto deadline = start + options.request_timeout;
+  // Checked on every request, pooled connection or not, so a reload takes effect at once.
+  if (auto refusal = options.endpoints.refusal(req.url)) {
+    fail(out, std::string(refusal->code), std::move(refusal->detail));
+    co_return;
+  }
   request_message message;
   std::optional<std::string> build_error;
   try {
@@ -656,6 +542,10 @@ std::size_t client::idle_connections() const {
 
 void client::set_address_policy(address_policy addresses) {
   impl_->options.addresses = std::move(addresses);
+}
+
+void client::set_endpoint_policy(endpoint_policy endpoints) {
+  impl_->options.endpoints = std::move(endpoints);
 }
 
 void client::close_idle() {

@@ -16,8 +16,8 @@ enum class endpoint_signal {
 
 // down: the transport failed (connect_refused, timeout, tls, dns, reset, io, protocol) or the
 // answer was 502, 503 or 504. healthy: any other HTTP status. none: no status and any other error
-// code, all of which are decided before a request is sent (blocked_address, invalid_header,
-// invalid_secret, invalid_url, payload_too_large, internal).
+// code, all of which are decided before a request is sent (blocked_address, https_required,
+// port_not_allowed, invalid_header, invalid_secret, invalid_url, payload_too_large, internal).
 endpoint_signal classify_attempt(int status, std::string_view error_code);
 
 struct circuit_breaker_options {

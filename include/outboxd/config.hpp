@@ -183,7 +183,8 @@ struct reload_plan {
   std::vector<std::string> restart;  // names of changed settings that need a restart
 };
 // The settings of `outboxd run` that apply without a restart: log level, limits in flight,
-// retry schedule and attempts, allowed address ranges, circuit breaker.
+// retry schedule and attempts, allowed address ranges, https-only and allowed ports, circuit
+// breaker.
 bool changes_live(std::string_view setting);
 reload_plan plan_reload(const run_config& in_force, const run_config& next);
 // Copies next's live settings into in_force (the rest stays as started).

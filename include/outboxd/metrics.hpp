@@ -28,7 +28,8 @@ enum class attempt_class {
   timeout,        // the request's deadline passed
   connect_error,  // refused, DNS, reset: the endpoint could not be reached or dropped us
   tls_error,      // handshake or certificate failure
-  refused,        // never sent: blocked address, invalid URL/header/secret, payload too large
+  refused,        // never sent: blocked address, https required, port not allowed, invalid
+                  // URL/header/secret, payload too large
   cancelled,      // never sent: the webhook was deleted, unsubscribed or disabled
   lease_expired,  // the holder died before recording its outcome (lease_expired, crash_loop)
   other,          // anything else (I/O or protocol error, 1xx/3xx, internal)

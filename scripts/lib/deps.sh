@@ -14,6 +14,7 @@ OUTBOXD_DEBIAN_PACKAGES=(
     libpq-dev
     libboost1.81-dev
     libboost-program-options1.81-dev
+    libboost-url1.81-dev
     libsimdjson-dev
     prometheus-cpp-dev
     libssl-dev

@@ -11,21 +11,11 @@
 #include <vector>
 
 #include "outboxd/http/address_policy.hpp"
+#include "outboxd/http/endpoint_policy.hpp"
+#include "outboxd/http/endpoint_url.hpp"
 #include "outboxd/message.hpp"
 
 namespace outboxd::http {
-
-// A webhook URL, parsed. Only http and https; no user-info; a host is required.
-struct endpoint_url {
-  bool tls = false;
-  std::string host;  // lower-cased; IPv6 literals without brackets
-  std::uint16_t port = 0;
-  std::string target;  // path and query, "/" when empty
-  // Idle connections are pooled per key: "https://host:port". The scheduler's limits and
-  // breaker use the same key: an endpoint is scheme, host and port.
-  std::string key() const;
-};
-std::optional<endpoint_url> parse_url(std::string_view url);
 
 struct request {
   endpoint_url url;
@@ -37,7 +27,9 @@ struct request {
 struct response {
   int status = 0;  // 0 unless a complete response came (a body cut off mid-way is an error)
   // Empty when a response came; otherwise one of: timeout, connect_refused, dns, tls, reset,
-  // blocked_address, protocol (a malformed response), io (any other transport error).
+  // protocol (a malformed response), io (any other transport error), or a refusal before
+  // anything was sent: https_required, port_not_allowed (endpoint_policy), blocked_address
+  // (address_policy).
   std::string error_code;
   std::string error_detail;  // for logs and the attempt record
   std::string body_prefix;   // the response body's first bytes, at most max_response_bytes
@@ -54,6 +46,7 @@ struct client_options {
   std::size_t max_idle_per_endpoint = 16;
   std::chrono::milliseconds idle_timeout{30'000};  // pooled connections idle longer are closed
   address_policy addresses;
+  endpoint_policy endpoints;
   std::string ca_file;  // extra trusted CAs (PEM) on top of the system store; empty for none
 };
 
@@ -76,6 +69,8 @@ class client {
   void close_idle();
   // A reload: connections opened from now on are checked against this policy.
   void set_address_policy(address_policy addresses);
+  // A reload: requests from now on are checked against this policy.
+  void set_endpoint_policy(endpoint_policy endpoints);
 
  private:
   struct impl;
