@@ -141,6 +141,8 @@ struct run_flags {
   std::vector<std::string> allow_cidr;
   std::string allow_cidrs;
   std::string ca_file;
+  std::string client_cert;
+  std::string client_key;
   std::string http_connect_timeout = "5s";
   std::string http_request_timeout = "15s";
   std::string max_response_bytes = "4096";
@@ -184,6 +186,11 @@ struct run_flags {
         "the same, comma separated (env OUTBOXD_ALLOW_CIDRS); ignored when --allow-cidr is given")(
         "ca-file", po::value(&ca_file),
         "PEM file of CAs to trust for https endpoints, besides the system's")(
+        "client-cert", po::value(&client_cert),
+        "PEM file of the client certificate (and its chain) presented to https endpoints that "
+        "ask for one (mTLS); needs --client-key")(
+        "client-key", po::value(&client_key),
+        "PEM file of the private key of --client-cert")(
         "http-connect-timeout",
         po::value(&http_connect_timeout)->default_value(http_connect_timeout),
         "deadline to resolve, connect and finish the TLS handshake")(
@@ -285,6 +292,18 @@ delivery_config resolve_delivery(const run_flags& flags) {
   if (!http.ca_file.empty() && !std::ifstream(http.ca_file)) {
     throw config_error("--ca-file", fmt::format("cannot read {}", http.ca_file));
   }
+  if (flags.client_cert.empty() != flags.client_key.empty()) {
+    throw config_error(flags.client_cert.empty() ? "--client-cert" : "--client-key",
+                       "--client-cert and --client-key go together: set both or neither");
+  }
+  for (const auto& [file, setting] : {std::pair{&flags.client_cert, "--client-cert"},
+                                      std::pair{&flags.client_key, "--client-key"}}) {
+    if (!file->empty() && !std::ifstream(*file)) {
+      throw config_error(setting, fmt::format("cannot read {}", *file));
+    }
+  }
+  http.client_cert_file = flags.client_cert;
+  http.client_key_file = flags.client_key;
   http.connect_timeout = parse_duration(flags.http_connect_timeout, "--http-connect-timeout");
   http.request_timeout = parse_duration(flags.http_request_timeout, "--http-request-timeout");
   if (http.connect_timeout < milliseconds(10) || http.request_timeout < http.connect_timeout) {
