@@ -188,9 +188,8 @@ struct run_flags {
         "PEM file of CAs to trust for https endpoints, besides the system's")(
         "client-cert", po::value(&client_cert),
         "PEM file of the client certificate (and its chain) presented to https endpoints that "
-        "ask for one (mTLS); needs --client-key")(
-        "client-key", po::value(&client_key),
-        "PEM file of the private key of --client-cert")(
+        "ask for one (mTLS); needs --client-key")("client-key", po::value(&client_key),
+                                                  "PEM file of the private key of --client-cert")(
         "http-connect-timeout",
         po::value(&http_connect_timeout)->default_value(http_connect_timeout),
         "deadline to resolve, connect and finish the TLS handshake")(

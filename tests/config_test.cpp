@@ -248,12 +248,14 @@ TEST(config, a_client_certificate_needs_its_key_and_both_must_be_readable) {
   EXPECT_EQ(both.client_cert_file, cert);
   EXPECT_EQ(both.client_key_file, key);
   EXPECT_EQ(with({}).client_cert_file, "");
-  EXPECT_NE(error_of([&] { with({"--client-cert", cert}); }).find("set both or neither"),
+  EXPECT_NE(error_of([&] {
+              with({"--client-cert", cert});
+            }).find("set both or neither"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { with({"--client-key", key}); }).find("--client-key"),
-            std::string::npos);
-  EXPECT_NE(error_of([&] { with({"--client-cert", cert, "--client-key", "/nonexistent/key"}); })
-                .find("cannot read /nonexistent/key"),
+  EXPECT_NE(error_of([&] { with({"--client-key", key}); }).find("--client-key"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              with({"--client-cert", cert, "--client-key", "/nonexistent/key"});
+            }).find("cannot read /nonexistent/key"),
             std::string::npos);
   std::remove(cert.c_str());
   std::remove(key.c_str());

@@ -45,8 +45,12 @@ TEST(hostile_receiver, every_hostile_answer_ends_in_time_and_in_bounds_with_its_
     } else {
       EXPECT_LT(res.duration, kDeadline);
     }
-    // A hostile connection is never pooled for the next attempt.
-    EXPECT_EQ(client.client().idle_connections(), 0u);
+    // A connection that misbehaved is never pooled for the next attempt (a complete gzip answer
+    // is a well-formed response: its connection may be reused).
+    if (c.what.what != reaction::kind::respond) {
+      EXPECT_EQ(client.client().idle_connections(), 0u);
+    }
+    client.client().close_idle();
   }
 }
 

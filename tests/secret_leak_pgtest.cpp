@@ -72,7 +72,8 @@ struct scene {
   temp_file trusted{server_ca.certificate_pem()};
   temp_file client_cert{client_identity.certificate};
   temp_file client_key{client_identity.key};
-  receiver ok{{.tls = true, .identity = server_ca.issue(), .client_ca = client_ca.certificate_pem()}};
+  receiver ok{
+      {.tls = true, .identity = server_ca.issue(), .client_ca = client_ca.certificate_pem()}};
   receiver failing;
   std::string url = with_password(db.url(), kPassword);
   std::string good = uuid(11);
@@ -118,8 +119,7 @@ struct scene {
   void events(int n) {
     for (int i = 0; i < n; ++i) {
       insert_event(db.sql(), uuid(1), "user.created",
-                   R"({"email": ")" + kData + R"(@example.com", "n": )" + std::to_string(i) +
-                       "}");
+                   R"({"email": ")" + kData + R"(@example.com", "n": )" + std::to_string(i) + "}");
     }
   }
   std::int64_t count(const std::string& query) { return db.sql().scalar(query); }
@@ -148,8 +148,8 @@ TEST(secret_leak, no_secret_password_header_or_event_data_in_anything_written) {
     insert_event(s.db.sql(), uuid(1), "user.created",
                  R"({"poison": ")" + kData + R"(", "email": ")" + kData + R"("})");
     ASSERT_TRUE(s.settled(3, 3)) << daemon.log();
-    ASSERT_TRUE(eventually([&] { return s.count("SELECT count(*) FROM outboxd.poison_events") == 1; },
-                           10s, 20ms))
+    ASSERT_TRUE(eventually(
+        [&] { return s.count("SELECT count(*) FROM outboxd.poison_events") == 1; }, 10s, 20ms))
         << daemon.log();
     const auto metrics = http_get(*admin, "/metrics");
     EXPECT_EQ(metrics.status, 200);
@@ -180,10 +180,10 @@ TEST(secret_leak, no_secret_password_header_or_event_data_in_anything_written) {
   }
 
   // The admin commands, text and JSON.
-  const auto dead = std::to_string(s.count(
-      "SELECT min(id) FROM outboxd.deliveries WHERE status = 'dead'"));
-  const auto succeeded = std::to_string(s.count(
-      "SELECT min(id) FROM outboxd.deliveries WHERE status = 'succeeded'"));
+  const auto dead =
+      std::to_string(s.count("SELECT min(id) FROM outboxd.deliveries WHERE status = 'dead'"));
+  const auto succeeded =
+      std::to_string(s.count("SELECT min(id) FROM outboxd.deliveries WHERE status = 'succeeded'"));
   const std::vector<std::vector<std::string>> commands{
       {"status"},
       {"status", "--json"},
@@ -211,18 +211,19 @@ TEST(secret_leak, no_secret_password_header_or_event_data_in_anything_written) {
             s.cli({"status", "--log-format", format}));
   }
 
-  // Connection strings that do not work: refused, malformed, in both syntaxes. The password
-  // must not come back in the error.
+  // Connection strings that do not work: refused, malformed, in both syntaxes. libpq quotes some
+  // of them, or their password, in its error; the password must not come back.
   const std::vector<std::string> broken{
       "postgresql://postgres:" + kPassword + "@127.0.0.1:1/outboxd",
       "postgresql://postgres:" + kPassword + "%zz@127.0.0.1:1/outboxd",
       "postgresql://postgres:" + kPassword + "@127.0.0.1:1/outboxd?sslmode=bogus",
+      "postgresql://postgres:" + kPassword + "@[::1/outboxd",  // libpq quotes this URI whole
       "host=127.0.0.1 port=1 password=" + kPassword,
       "host=127.0.0.1 port=1 password='" + kPassword + "' bogus=1",
   };
   for (const auto& dsn : broken) {
-    const auto status = run_binary({"status", "--connect-timeout", "1s"},
-                                   {"OUTBOXD_DATABASE_URL=" + dsn});
+    const auto status =
+        run_binary({"status", "--connect-timeout", "1s"}, {"OUTBOXD_DATABASE_URL=" + dsn});
     EXPECT_NE(status.exit_code, 0) << dsn;
     all.add("outboxd status with a broken URL", status);
     const auto run = run_binary({"run", "--database-url", dsn, "--admin-address", "off",
@@ -233,11 +234,15 @@ TEST(secret_leak, no_secret_password_header_or_event_data_in_anything_written) {
 
   // What the daemon stored for operators to read is output too.
   all.add("poison_events.error_message",
-          std::string(s.db.sql().exec("SELECT string_agg(error_message, '\n') FROM "
-                                      "outboxd.poison_events").text(0, 0)));
+          std::string(s.db.sql()
+                          .exec("SELECT string_agg(error_message, '\n') FROM "
+                                "outboxd.poison_events")
+                          .text(0, 0)));
   all.add("attempts.error_detail",
-          std::string(s.db.sql().exec("SELECT coalesce(string_agg(error_detail, '\n'), '') FROM "
-                                      "outboxd.attempts").text(0, 0)));
+          std::string(s.db.sql()
+                          .exec("SELECT coalesce(string_agg(error_detail, '\n'), '') FROM "
+                                "outboxd.attempts")
+                          .text(0, 0)));
 
   all.expect_no_marker();
 }

@@ -33,15 +33,15 @@ TEST(secret_redaction, masks_the_string_and_its_password_wherever_quoted) {
   const std::string uri = "postgresql://app:hunter2@[::1/iam";
   EXPECT_EQ(without_credentials(
                 "end of string reached when looking for matching \"]\" in IPv6 host address in "
-                "URI: \"" + uri + "\"",
+                "URI: \"" +
+                    uri + "\"",
                 uri),
             "end of string reached when looking for matching \"]\" in IPv6 host address in URI: "
             "\"***\"");
   EXPECT_EQ(without_credentials("invalid percent-encoded token: \"hunter2%zz\"",
                                 "postgresql://app:hunter2%zz@db/iam"),
             "invalid percent-encoded token: \"***\"");
-  EXPECT_EQ(without_credentials("hunter2 and hunter2", "host=db password=hunter2"),
-            "*** and ***");
+  EXPECT_EQ(without_credentials("hunter2 and hunter2", "host=db password=hunter2"), "*** and ***");
   EXPECT_EQ(without_credentials("connection refused", "host=db password=hunter2"),
             "connection refused");
 }

@@ -452,13 +452,13 @@ struct client::impl {
     }
     tls_context.use_private_key_file(options.client_key_file, ssl::context::pem, ec);
     if (ec) {
-      tls_setup_error = fmt::format("cannot load the client key {}: {}", options.client_key_file,
-                                    ec.message());
+      tls_setup_error =
+          fmt::format("cannot load the client key {}: {}", options.client_key_file, ec.message());
       return;
     }
     if (SSL_CTX_check_private_key(tls_context.native_handle()) != 1) {
       ERR_clear_error();
-      tls_setup_error = fmt::format("the client key {} does not belong to the certificate {}",
+      tls_setup_error = fmt::format("the client key {} and the certificate {}: key values mismatch",
                                     options.client_key_file, options.client_cert_file);
     }
   }

@@ -10,8 +10,8 @@
 #include <string_view>
 
 #include "outboxd/log.hpp"
-#include "outboxd/pg/redaction.hpp"
 #include "outboxd/pg/outage_log.hpp"
+#include "outboxd/pg/redaction.hpp"
 
 namespace outboxd::pg {
 namespace asio = boost::asio;

@@ -15,8 +15,8 @@ extern const std::string kGzipBody;
 struct hostile_case {
   std::string name;  // also the receiver path: "/" + name
   reaction what;
-  std::string error_code;  // expected attempt error code; empty when a status is recorded
-  int status = 0;          // expected status (0 with an error code)
+  std::string error_code;         // expected attempt error code; empty when a status is recorded
+  int status = 0;                 // expected status (0 with an error code)
   bool ends_at_deadline = false;  // the attempt can only end by its deadline
 };
 

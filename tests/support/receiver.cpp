@@ -489,9 +489,9 @@ class session : public session_base, public std::enable_shared_from_this<session
     response.keep_alive(false);
     raw_ = serialized_head(response) + what.body;
     lowest().expires_after(kIdleTimeout);
-    asio::async_write(stream_, asio::buffer(raw_),
-                      beast::bind_front_handler(&session::on_truncate_write,
-                                                this->shared_from_this()));
+    asio::async_write(
+        stream_, asio::buffer(raw_),
+        beast::bind_front_handler(&session::on_truncate_write, this->shared_from_this()));
   }
 
   void on_truncate_write(beast::error_code ec, std::size_t /*bytes*/) {
@@ -525,7 +525,8 @@ class session : public session_base, public std::enable_shared_from_this<session
   }
 
   std::string status_line(int status) const {
-    return "HTTP/1." + std::to_string(version_ % 10) + " " + std::to_string(status) + " Hostile\r\n";
+    return "HTTP/1." + std::to_string(version_ % 10) + " " + std::to_string(status) +
+           " Hostile\r\n";
   }
 
   // ---- closing

@@ -37,8 +37,8 @@ struct reaction {
   std::chrono::milliseconds dribble_interval{200};
   std::chrono::milliseconds delay{0};  // respond: wait this long before answering
   std::vector<std::pair<std::string, std::string>> headers;  // more response headers (respond)
-  std::uint64_t declared_length = 10ULL << 30;                // huge_length: 10 GiB
-  int interim_responses = 1000;                               // interim_flood
+  std::uint64_t declared_length = 10ULL << 30;               // huge_length: 10 GiB
+  int interim_responses = 1000;                              // interim_flood
 
   static reaction ok() { return {}; }
   static reaction with_status(int status) { return {.status = status, .body = "status"}; }

@@ -87,7 +87,8 @@ x509_ptr make_certificate(EVP_PKEY* key, const char* common_name, const certific
     }
     add_extension(cert.get(), issuer, NID_basic_constraints, "critical,CA:FALSE");
     add_extension(cert.get(), issuer, NID_key_usage, "critical,digitalSignature");
-    add_extension(cert.get(), issuer, NID_ext_key_usage, leaf->client ? "clientAuth" : "serverAuth");
+    add_extension(cert.get(), issuer, NID_ext_key_usage,
+                  leaf->client ? "clientAuth" : "serverAuth");
     if (!leaf->subject_alt_names.empty()) {
       add_extension(cert.get(), issuer, NID_subject_alt_name, leaf->subject_alt_names.c_str());
     }
@@ -110,8 +111,8 @@ std::string certificate_text(X509* cert) {
 
 std::string key_text(EVP_PKEY* key) {
   bio_ptr bio(BIO_new(BIO_s_mem()));
-  require(bio != nullptr && PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr,
-                                                     nullptr) == 1,
+  require(bio != nullptr &&
+              PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
           "PEM_write_bio_PrivateKey");
   return bio_text(bio.get());
 }
@@ -126,8 +127,8 @@ struct test_authority::impl {
 test_authority::test_authority(std::string_view name) : impl_(std::make_unique<impl>()) {
   const std::string common_name(name);
   impl_->key = generate_p256_key();
-  impl_->cert = make_certificate(impl_->key.get(), common_name.c_str(), nullptr, nullptr,
-                                 impl_->key.get());
+  impl_->cert =
+      make_certificate(impl_->key.get(), common_name.c_str(), nullptr, nullptr, impl_->key.get());
 }
 
 test_authority::~test_authority() = default;

@@ -6,8 +6,8 @@ namespace outboxd::pg {
 
 // How an open session reaches its server, as libpq reports it.
 struct session_transport {
-  std::string host;     // PQhost: a name, an IP address, or a Unix socket's directory ("/...")
-  std::string address;  // PQhostaddr: the IP address connected to; empty on a Unix socket
+  std::string host;        // PQhost: a name, an IP address, or a Unix socket's directory ("/...")
+  std::string address;     // PQhostaddr: the IP address connected to; empty on a Unix socket
   bool encrypted = false;  // PQsslInUse
 };
 
