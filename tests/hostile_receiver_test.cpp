@@ -22,6 +22,19 @@ http::client_options hostile_options() {
   return options;
 }
 
+// One post to a receiver that answers with `what`; the receiver stays for inspection.
+struct one_post {
+  receiver server;
+  http::response res;
+
+  explicit one_post(const reaction& what) {
+    server.react("/hook", {}, what);
+    post_harness client(hostile_options());
+    const auto req = make_request(server.url("/hook"));
+    res = client.post(req);
+  }
+};
+
 TEST(hostile_receiver, every_hostile_answer_ends_in_time_and_in_bounds_with_its_code) {
   receiver server;
   const auto cases = hostile_cases();
@@ -55,35 +68,23 @@ TEST(hostile_receiver, every_hostile_answer_ends_in_time_and_in_bounds_with_its_
 }
 
 TEST(hostile_receiver, a_huge_or_endless_body_is_kept_up_to_the_limit_only) {
-  receiver server;
-  server.react("/huge", {}, reaction{.what = reaction::kind::huge_length});
-  post_harness client(hostile_options());
-  const auto req = make_request(server.url("/huge"));
-  const auto res = client.post(req);
-  EXPECT_EQ(res.status, 200);
-  EXPECT_EQ(res.body_prefix, std::string(kMaxBody, 'x'));
+  const one_post p(reaction{.what = reaction::kind::huge_length});
+  EXPECT_EQ(p.res.status, 200);
+  EXPECT_EQ(p.res.body_prefix, std::string(kMaxBody, 'x'));
 }
 
 TEST(hostile_receiver, headers_that_never_end_are_a_protocol_error_at_the_head_limit) {
-  receiver server;
-  server.react("/headers", {}, reaction{.what = reaction::kind::endless_headers});
-  post_harness client(hostile_options());
-  const auto req = make_request(server.url("/headers"));
-  const auto res = client.post(req);
-  EXPECT_EQ(res.error_code, "protocol");
-  EXPECT_NE(res.error_detail.find("header limit"), std::string::npos) << res.error_detail;
+  const one_post p(reaction{.what = reaction::kind::endless_headers});
+  EXPECT_EQ(p.res.error_code, "protocol");
+  EXPECT_NE(p.res.error_detail.find("header limit"), std::string::npos) << p.res.error_detail;
 }
 
 TEST(hostile_receiver, a_gzip_body_is_recorded_raw_and_compression_is_never_asked_for) {
-  receiver server;
-  server.react("/gzip", {}, reaction{.body = kGzipBody, .headers = {{"Content-Encoding", "gzip"}}});
-  post_harness client(hostile_options());
-  const auto req = make_request(server.url("/gzip"));
-  const auto res = client.post(req);
-  EXPECT_EQ(res.status, 200);
-  EXPECT_EQ(res.body_prefix, kGzipBody);  // not inflated: a small body cannot become a big one
-  ASSERT_EQ(server.count(), 1u);
-  EXPECT_EQ(server.requests().front().headers.count("accept-encoding"), 0u);
+  const one_post p(reaction{.body = kGzipBody, .headers = {{"Content-Encoding", "gzip"}}});
+  EXPECT_EQ(p.res.status, 200);
+  EXPECT_EQ(p.res.body_prefix, kGzipBody);  // not inflated: a small body cannot become a big one
+  ASSERT_EQ(p.server.count(), 1u);
+  EXPECT_EQ(p.server.requests().front().headers.count("accept-encoding"), 0u);
 }
 
 TEST(hostile_receiver, interim_responses_are_capped) {
@@ -103,14 +104,10 @@ TEST(hostile_receiver, interim_responses_are_capped) {
 }
 
 TEST(hostile_receiver, a_close_mid_response_is_a_reset_not_a_status) {
-  receiver server;
-  server.react("/cut", {}, reaction{.what = reaction::kind::truncate, .body = "half"});
-  post_harness client(hostile_options());
-  const auto req = make_request(server.url("/cut"));
-  const auto res = client.post(req);
-  EXPECT_EQ(res.error_code, "reset") << res.error_detail;
-  EXPECT_EQ(res.status, 0);
-  EXPECT_NE(res.error_detail.find("partial message"), std::string::npos) << res.error_detail;
+  const one_post p(reaction{.what = reaction::kind::truncate, .body = "half"});
+  EXPECT_EQ(p.res.error_code, "reset") << p.res.error_detail;
+  EXPECT_EQ(p.res.status, 0);
+  EXPECT_NE(p.res.error_detail.find("partial message"), std::string::npos) << p.res.error_detail;
 }
 
 }  // namespace

@@ -389,13 +389,7 @@ class session : public session_base, public std::enable_shared_from_this<session
   // ---- dribble: the whole response, one byte per interval
 
   void do_dribble(const reaction& what) {
-    http::response<http::string_body> response;
-    fill_header(response, what);
-    response.body() = what.body;
-    response.prepare_payload();
-    std::ostringstream serialized;
-    serialized << response;
-    raw_ = serialized.str();
+    raw_ = serialized_response(what);
     sent_ = 0;
     interval_ = what.dribble_interval;
     lowest().expires_after(interval_ * static_cast<long>(raw_.size()) + kDribbleSlack);
@@ -503,18 +497,24 @@ class session : public session_base, public std::enable_shared_from_this<session
   // ---- interim_flood: "100 Continue" heads, many of them, before the real response
 
   void do_interim_flood(const reaction& what) {
+    const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
+    raw_.clear();
+    for (int i = 0; i < what.interim_responses; ++i) raw_ += interim;
+    raw_ += serialized_response(what);
+    lowest().expires_after(kIdleTimeout);
+    asio::async_write(stream_, asio::buffer(raw_),
+                      beast::bind_front_handler(&session::on_write, this->shared_from_this()));
+  }
+
+  // The whole response `what` describes, status line to body, as bytes to write.
+  std::string serialized_response(const reaction& what) const {
     http::response<http::string_body> response;
     fill_header(response, what);
     response.body() = what.body;
     response.prepare_payload();
     std::ostringstream serialized;
-    const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
-    for (int i = 0; i < what.interim_responses; ++i) serialized << interim;
     serialized << response;
-    raw_ = serialized.str();
-    lowest().expires_after(kIdleTimeout);
-    asio::async_write(stream_, asio::buffer(raw_),
-                      beast::bind_front_handler(&session::on_write, this->shared_from_this()));
+    return serialized.str();
   }
 
   template <typename Body>
