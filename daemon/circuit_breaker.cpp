@@ -17,6 +17,8 @@ endpoint_signal classify_attempt(int status, std::string_view error_code) {
   if (std::find(kTransport.begin(), kTransport.end(), error_code) != kTransport.end()) {
     return endpoint_signal::down;
   }
+  // The specific TLS failures (tls_certificate_expired, tls_untrusted, ...) count as "tls".
+  if (error_code.starts_with("tls_")) return endpoint_signal::down;
   return endpoint_signal::none;
 }
 

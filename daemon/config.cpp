@@ -143,6 +143,8 @@ struct run_flags {
   std::string ca_file;
   bool https_only = false;
   std::string allow_ports = "any";
+  std::string client_cert;
+  std::string client_key;
   std::string http_connect_timeout = "5s";
   std::string http_request_timeout = "15s";
   std::string max_response_bytes = "4096";
@@ -191,9 +193,14 @@ struct run_flags {
         "refuse http endpoints: their attempts fail with https_required")(
         "allow-ports", po::value(&allow_ports)->default_value(allow_ports),
         "ports endpoints may use, e.g. 443,8443,9000-9099, or any; other attempts fail with "
-        "port_not_allowed")("http-connect-timeout",
-                            po::value(&http_connect_timeout)->default_value(http_connect_timeout),
-                            "deadline to resolve, connect and finish the TLS handshake")(
+        "port_not_allowed")(
+        "client-cert", po::value(&client_cert),
+        "PEM file of the client certificate (and its chain) presented to https endpoints that "
+        "ask for one (mTLS); needs --client-key")("client-key", po::value(&client_key),
+                                                  "PEM file of the private key of --client-cert")(
+        "http-connect-timeout",
+        po::value(&http_connect_timeout)->default_value(http_connect_timeout),
+        "deadline to resolve, connect and finish the TLS handshake")(
         "http-request-timeout",
         po::value(&http_request_timeout)->default_value(http_request_timeout),
         "deadline for a whole attempt, connect included")(
@@ -300,6 +307,18 @@ delivery_config resolve_delivery(const run_flags& flags) {
   if (!http.ca_file.empty() && !std::ifstream(http.ca_file)) {
     throw config_error("--ca-file", fmt::format("cannot read {}", http.ca_file));
   }
+  if (flags.client_cert.empty() != flags.client_key.empty()) {
+    throw config_error(flags.client_cert.empty() ? "--client-cert" : "--client-key",
+                       "--client-cert and --client-key go together: set both or neither");
+  }
+  for (const auto& [file, setting] : {std::pair{&flags.client_cert, "--client-cert"},
+                                      std::pair{&flags.client_key, "--client-key"}}) {
+    if (!file->empty() && !std::ifstream(*file)) {
+      throw config_error(setting, fmt::format("cannot read {}", *file));
+    }
+  }
+  http.client_cert_file = flags.client_cert;
+  http.client_key_file = flags.client_key;
   http.connect_timeout = parse_duration(flags.http_connect_timeout, "--http-connect-timeout");
   http.request_timeout = parse_duration(flags.http_request_timeout, "--http-request-timeout");
   if (http.connect_timeout < milliseconds(10) || http.request_timeout < http.connect_timeout) {

@@ -59,7 +59,9 @@ attempt_class classify_attempt_outcome(int status_code, std::string_view error_c
                                                     "webhook_disabled"};
   static constexpr std::string_view kExpired[] = {"lease_expired", "crash_loop"};
   if (error_code == "timeout") return attempt_class::timeout;
-  if (error_code == "tls") return attempt_class::tls_error;
+  // tls, tls_certificate_expired, tls_hostname_mismatch, tls_untrusted, ...: the client's TLS
+  // codes all start with "tls".
+  if (error_code == "tls" || error_code.starts_with("tls_")) return attempt_class::tls_error;
   if (listed(kConnect, error_code)) return attempt_class::connect_error;
   if (listed(kRefused, error_code)) return attempt_class::refused;
   if (listed(kCancelled, error_code)) return attempt_class::cancelled;

@@ -40,6 +40,16 @@ spdlog::logger& log() {
 
 enum class startup { ready, refused, stopped };
 
+// Webhook secrets and event data travel on the daemon's sessions: say so when they cross a
+// network in clear. Checked on the start's session; the others use the same connection string.
+void warn_if_unencrypted(const pg::session_transport& transport) {
+  if (!pg::crosses_network_in_clear(transport)) return;
+  log().warn(
+      "the connection to PostgreSQL at {} is not encrypted: webhook secrets and event data cross "
+      "the network in clear; set sslmode=verify-full (or require) in --database-url",
+      transport.address.empty() ? transport.host : transport.host + " (" + transport.address + ")");
+}
+
 // Before any loop starts: the database must be at this binary's schema version. An unreachable
 // PostgreSQL is waited for (reconnect backoff) until it answers or a signal stops the daemon;
 // a schema behind or ahead of the binary is the operator's to fix, so the daemon refuses to run.
@@ -61,6 +71,7 @@ asio::awaitable<startup> check_schema_at_start(pg::connection& connection,
     if (stopping) break;
     if (check.status == schema_check::state::current) {
       if (!last_problem.empty()) log().info("PostgreSQL answers again; schema is current");
+      warn_if_unencrypted(connection.transport());
       connection.close();
       co_return startup::ready;
     }
@@ -88,6 +99,12 @@ int run_service(const run_config& started_with, std::function<run_config()> rere
   // What is in force: the start's settings, with the live ones as the last good reload set them.
   run_config config = started_with;
   pipeline daemon(io.get_executor(), config);
+  // A CA file or client certificate that does not load would fail every https delivery: an
+  // operator's mistake, told at start rather than as an error on each attempt.
+  if (!daemon.client().tls_setup_error().empty()) {
+    log().error("TLS for webhook endpoints: {}", daemon.client().tls_setup_error());
+    return 1;
+  }
 
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   asio::steady_timer shutdown_deadline(io);

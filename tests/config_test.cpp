@@ -235,6 +235,33 @@ TEST(config, delivery_settings_are_validated) {
   EXPECT_THROW(with({"--ca-file", "/nonexistent/ca.pem"}), config_error);
 }
 
+TEST(config, a_client_certificate_needs_its_key_and_both_must_be_readable) {
+  const auto with = [](std::vector<std::string> extra) {
+    std::vector<std::string> args{"--database-url", "x"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return parse_run_config(args).delivery.http;
+  };
+  const auto cert = temp_path("client_cert.pem");
+  const auto key = temp_path("client_key.pem");
+  std::ofstream(cert) << "certificate";
+  std::ofstream(key) << "key";
+  const auto both = with({"--client-cert", cert, "--client-key", key});
+  EXPECT_EQ(both.client_cert_file, cert);
+  EXPECT_EQ(both.client_key_file, key);
+  EXPECT_EQ(with({}).client_cert_file, "");
+  EXPECT_NE(error_of([&] {
+              with({"--client-cert", cert});
+            }).find("set both or neither"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { with({"--client-key", key}); }).find("--client-key"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              with({"--client-cert", cert, "--client-key", "/nonexistent/key"});
+            }).find("cannot read /nonexistent/key"),
+            std::string::npos);
+  std::remove(cert.c_str());
+  std::remove(key.c_str());
+}
+
 TEST(config, circuit_breaker_settings_are_validated_and_come_from_flags_or_the_environment) {
   const auto with = [](std::vector<std::string> extra) {
     std::vector<std::string> args{"--database-url", "x"};

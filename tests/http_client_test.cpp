@@ -1,12 +1,11 @@
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_future.hpp>
 #include <thread>
 
 #include "outboxd/http/client.hpp"
+#include "support/post_harness.hpp"
 #include "support/receiver.hpp"
 
 namespace outboxd::http {
@@ -17,55 +16,10 @@ using test::reaction;
 using test::receiver;
 using tcp = asio::ip::tcp;
 
-client_options local_options() {
-  client_options options;
-  options.connect_timeout = 1000ms;
-  options.request_timeout = 2000ms;
-  options.addresses = address_policy({cidr::parse("127.0.0.0/8").value()});
-  return options;
-}
+using harness = test::post_harness;
+using test::make_request;
 
-request make_request(std::string_view url, std::string body = R"({"event":"x"})",
-                     std::vector<http_header> headers = {}) {
-  const auto parsed = parse_url(url);
-  EXPECT_TRUE(parsed) << url;
-  return request{.url = parsed.value_or(endpoint_url{}),
-                 .headers = std::move(headers),
-                 .body = std::make_shared<const std::string>(std::move(body))};
-}
-
-// One client on a local io_context; each post runs the context until the post is done.
-class harness {
- public:
-  explicit harness(client_options options = local_options())
-      : client_(io_.get_executor(), std::move(options)) {}
-
-  response post(const request& req) {
-    io_.restart();
-    auto done = asio::co_spawn(io_, client_.post(req), asio::use_future);
-    io_.run();
-    return done.get();
-  }
-
-  // Several posts at once on the one executor.
-  std::vector<response> post_concurrently(const std::vector<request>& requests) {
-    io_.restart();
-    std::vector<std::future<response>> pending;
-    for (const auto& req : requests) {
-      pending.push_back(asio::co_spawn(io_, client_.post(req), asio::use_future));
-    }
-    io_.run();
-    std::vector<response> results;
-    for (auto& f : pending) results.push_back(f.get());
-    return results;
-  }
-
-  http::client& client() { return client_; }
-
- private:
-  asio::io_context io_;
-  http::client client_;
-};
+client_options local_options() { return test::local_client_options(); }
 
 // A port nothing listens on: bound by us, then released.
 std::uint16_t free_port() {
@@ -402,7 +356,7 @@ TEST(http_client, refuses_a_certificate_it_cannot_verify) {
   harness h;  // system CAs only
   const auto req = make_request(server.url());
   const auto res = h.post(req);
-  EXPECT_EQ(res.error_code, "tls");
+  EXPECT_EQ(res.error_code, "tls_untrusted");
   EXPECT_NE(res.error_detail.find("certificate verify failed"), std::string::npos)
       << res.error_detail;
   EXPECT_EQ(server.count(), 0u);
@@ -416,6 +370,7 @@ TEST(http_client, reports_an_unreadable_ca_file_as_tls) {
   const auto res = h.post(req);
   EXPECT_EQ(res.error_code, "tls");
   EXPECT_NE(res.error_detail.find("/nonexistent/ca.pem"), std::string::npos) << res.error_detail;
+  EXPECT_EQ(h.client().tls_setup_error(), res.error_detail);
 }
 
 TEST(http_client, connect_timeout_bounds_the_tls_handshake) {

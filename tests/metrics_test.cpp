@@ -29,7 +29,11 @@ TEST(attempt_classes, follow_the_error_code_without_a_response) {
   EXPECT_EQ(classify_attempt_outcome(0, "connect_refused"), attempt_class::connect_error);
   EXPECT_EQ(classify_attempt_outcome(0, "dns"), attempt_class::connect_error);
   EXPECT_EQ(classify_attempt_outcome(0, "reset"), attempt_class::connect_error);
-  EXPECT_EQ(classify_attempt_outcome(0, "tls"), attempt_class::tls_error);
+  for (const auto* code :
+       {"tls", "tls_certificate_expired", "tls_hostname_mismatch", "tls_untrusted",
+        "tls_protocol_version", "tls_client_certificate_rejected"}) {
+    EXPECT_EQ(classify_attempt_outcome(0, code), attempt_class::tls_error) << code;
+  }
   for (const auto* code : {"blocked_address", "https_required", "port_not_allowed", "invalid_url",
                            "invalid_header", "invalid_secret", "payload_too_large"}) {
     EXPECT_EQ(classify_attempt_outcome(0, code), attempt_class::refused) << code;

@@ -84,6 +84,14 @@ TEST(pg_messages, a_rejected_input_value_is_not_quoted_back) {
   EXPECT_NE(as_int.message.find("invalid input syntax for type integer"), std::string::npos)
       << as_int.message;
 
+  // The primary message alone (stored with a poison event, logged by the dispatcher) is redacted
+  // the same way.
+  EXPECT_EQ(as_int.primary, "invalid input syntax for type integer: \"...\"");
+  const auto out_of_range = t.sql.try_exec("SELECT ('9' || $1::text)::int", {"99999999999"});
+  EXPECT_EQ(out_of_range.sqlstate, "22003");
+  EXPECT_EQ(out_of_range.primary, "value \"...\" is out of range for type integer");
+  EXPECT_EQ(out_of_range.message.find("999999"), std::string::npos) << out_of_range.message;
+
   const auto as_json =
       t.sql.try_exec("SELECT $1::jsonb", {std::string("{\"a\": ") + std::string(kMarker)});
   std::printf("bad json: %s\n", as_json.message.c_str());

@@ -1,8 +1,10 @@
 #include "outboxd/http/client.hpp"
 
 #include <fmt/format.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -49,6 +51,51 @@ bool is_peer_gone(const error_code& ec) {
          ec == asio::error::connection_aborted || ec == ssl::error::stream_truncated;
 }
 
+// The TLS error code for a failed handshake or TLS read/write, from the certificate verify
+// result (X509_V_OK when verification was not the problem) and the OpenSSL error reason. Every
+// code starts with "tls", which is how metrics and the circuit breaker recognise them.
+std::string tls_error_code(const error_code& ec, long verify_result) {
+  switch (verify_result) {
+    case X509_V_OK:
+      break;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return "tls_certificate_expired";
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return "tls_hostname_mismatch";
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_UNTRUSTED:
+      return "tls_untrusted";
+    default:
+      return "tls";
+  }
+  if (ec.category() != asio::error::get_ssl_category()) return "tls";
+  switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_WRONG_SSL_VERSION:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+      return "tls_protocol_version";
+    // A server only sends these alerts about the certificate it received: ours.
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+      return "tls_client_certificate_rejected";
+    default:
+      return "tls";
+  }
+}
+
 // Maps a transport error to response::error_code (deadlines are checked by the caller first).
 std::string classify(const error_code& ec) {
   if (ec == beast::error::timeout || ec == asio::error::timed_out) return "timeout";
@@ -56,7 +103,7 @@ std::string classify(const error_code& ec) {
   if (is_peer_gone(ec) || ec == bhttp::error::partial_message) return "reset";
   if (ec.category() == asio::error::get_ssl_category() ||
       ec.category() == ssl::error::get_stream_category()) {
-    return "tls";
+    return tls_error_code(ec, X509_V_OK);
   }
   if (ec.category() == http_error_sample().category()) return "protocol";
   return "io";
@@ -69,10 +116,9 @@ std::string describe_resolve_error(const std::string& host, const error_code& ec
   return fmt::format("cannot resolve {}: {}", host, ec.message());
 }
 
-std::string tls_failure_detail(const std::string& host, const error_code& ec, SSL* handle) {
+std::string tls_failure_detail(const std::string& host, const error_code& ec, long verify) {
   auto detail = fmt::format("TLS handshake with {} failed: {}", host, ec.message());
   // The handshake error only says "certificate verify failed"; the verify result says why.
-  const long verify = SSL_get_verify_result(handle);
   if (verify != X509_V_OK) {
     detail += fmt::format(" ({})", X509_verify_cert_error_string(verify));
   }
@@ -200,7 +246,14 @@ asio::awaitable<ending> exchange_on(Stream& stream, connection& conn,
       co_return failed(header_ec, "waiting for the response");
     }
     const int status = parser->get().result_int();
-    if (!is_interim_status(status) || interim + 1 >= kMaxInterimResponses) break;
+    if (!is_interim_status(status)) break;
+    // Each interim response costs a parse and restarts nothing: without a cap a hostile receiver
+    // could fill the whole deadline with them.
+    if (interim + 1 >= kMaxInterimResponses) {
+      fail(out, "protocol",
+           fmt::format("more than {} interim (1xx) responses", kMaxInterimResponses - 1));
+      co_return ending::closed;
+    }
   }
 
   auto& head = parser->get();
@@ -254,6 +307,32 @@ struct client::impl {
     if (!options.ca_file.empty()) {
       tls_context.load_verify_file(options.ca_file, ec);
       if (ec) tls_setup_error = fmt::format("cannot load {}: {}", options.ca_file, ec.message());
+    }
+    if (!options.client_cert_file.empty() || !options.client_key_file.empty()) {
+      load_client_certificate();
+    }
+  }
+
+  // Presented to servers that ask for one (mTLS). A pair that does not load, or a key that is not
+  // the certificate's, fails every https post rather than sending none.
+  void load_client_certificate() {
+    error_code ec;
+    tls_context.use_certificate_chain_file(options.client_cert_file, ec);
+    if (ec) {
+      tls_setup_error = fmt::format("cannot load the client certificate {}: {}",
+                                    options.client_cert_file, ec.message());
+      return;
+    }
+    tls_context.use_private_key_file(options.client_key_file, ssl::context::pem, ec);
+    if (ec) {
+      tls_setup_error =
+          fmt::format("cannot load the client key {}: {}", options.client_key_file, ec.message());
+      return;
+    }
+    if (SSL_CTX_check_private_key(tls_context.native_handle()) != 1) {
+      ERR_clear_error();
+      tls_setup_error = fmt::format("the client key {} and the certificate {}: key values mismatch",
+                                    options.client_key_file, options.client_cert_file);
     }
   }
 
@@ -427,15 +506,22 @@ asio::awaitable<std::unique_ptr<connection>> client::impl::open(const endpoint_u
   if (!url.tls) co_return conn;
 
   auto& stream = *conn->tls;
+  SSL* handle = stream.native_handle();
+  // OpenSSL checks the name itself (rather than a verify callback), so a mismatch has its own
+  // verify result (X509_V_ERR_HOSTNAME_MISMATCH) and error code.
+  bool name_set = false;
   if (literal_ec) {
     // SNI carries DNS names only. (SSL_set_tlsext_host_name is a macro with a C cast.)
-    SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+    SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
              const_cast<char*>(url.host.c_str()));
+    SSL_set_hostflags(handle, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    name_set = SSL_set1_host(handle, url.host.c_str()) == 1;
+  } else {
+    name_set = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(handle), url.host.c_str()) == 1;
   }
-  error_code verify_ec;
-  stream.set_verify_callback(ssl::host_name_verification(url.host), verify_ec);
-  if (verify_ec) {
-    fail(out, "tls", fmt::format("cannot set up host name verification: {}", verify_ec.message()));
+  if (!name_set) {
+    ERR_clear_error();
+    fail(out, "tls", fmt::format("cannot set up host name verification for {}", url.host));
     co_return nullptr;
   }
   lowest.expires_at(connect_deadline);
@@ -452,7 +538,9 @@ asio::awaitable<std::unique_ptr<connection>> client::impl::open(const endpoint_u
            fmt::format("TLS handshake with {}: {}", url.host, handshake_ec.message()));
     } else {
       // Anything else, including the peer hanging up mid-handshake, is a TLS failure.
-      fail(out, "tls", tls_failure_detail(url.host, handshake_ec, stream.native_handle()));
+      const long verify = SSL_get_verify_result(handle);
+      fail(out, tls_error_code(handshake_ec, verify),
+           tls_failure_detail(url.host, handshake_ec, verify));
     }
     co_return nullptr;
   }
@@ -533,6 +621,8 @@ asio::awaitable<response> client::post(const request& request) {
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
   co_return result;
 }
+
+const std::string& client::tls_setup_error() const { return impl_->tls_setup_error; }
 
 std::size_t client::idle_connections() const {
   std::size_t count = 0;

@@ -11,6 +11,7 @@
 
 #include "outboxd/log.hpp"
 #include "outboxd/pg/outage_log.hpp"
+#include "outboxd/pg/redaction.hpp"
 
 namespace outboxd::pg {
 namespace asio = boost::asio;
@@ -73,6 +74,27 @@ std::string one_line(const char* message) {
   return bounded(std::move(out));
 }
 
+// The server's primary message, safe to log and store: a data exception's (class 22) quotes the
+// rejected input, which is event or row data ('invalid input syntax for type uuid: "..."', 'value
+// "..." is out of range for type integer'); every quoted part of it is replaced by "...". The one
+// place PostgreSQL's words are redacted: outcome.message and outcome.primary both come from here.
+std::string redacted_primary(const char* state, const char* primary) {
+  std::string text = primary ? primary : "";
+  if (!state || !std::string_view(state).starts_with("22")) return text;
+  std::string out;
+  bool quoted = false;
+  for (const char c : text) {
+    if (c == '"') {
+      out += quoted ? "...\"" : "\"";
+      quoted = !quoted;
+    } else if (!quoted) {
+      out += c;
+    }
+  }
+  if (quoted) out += "...\"";  // an unbalanced quote: everything after it was dropped
+  return out;
+}
+
 // A statement error from the result's fields: "ERROR: <primary message> (SQLSTATE 23502)". The
 // primary message names the problem and the constraint, column or type; DETAIL ("Key (id)=(42)
 // already exists", "Failing row contains (...)") and CONTEXT can quote row data and are left out.
@@ -83,13 +105,7 @@ std::string statement_error(const PGresult* raw) {
   const char* severity = PQresultErrorField(raw, PG_DIAG_SEVERITY_NONLOCALIZED);
   if (!severity) severity = PQresultErrorField(raw, PG_DIAG_SEVERITY);
   const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
-  std::string text = primary;
-  // A data exception's primary message ends by quoting the rejected input, which is event or row
-  // data: 'invalid input syntax for type uuid: "..."'. Keep what names the problem.
-  if (state && std::string_view(state).starts_with("22")) {
-    const auto quote = text.find(": \"");
-    if (quote != std::string::npos) text.resize(quote);
-  }
+  const std::string text = redacted_primary(state, primary);
   std::string out = severity ? std::string(severity) + ": " : std::string();
   out += one_line(text.c_str());
   out = bounded(std::move(out), kMaxMessageBytes - 20);
@@ -121,7 +137,9 @@ void connection::close() {
 }
 
 std::error_code connection::fail(errc code, std::string message) {
-  last_error_ = std::move(message);
+  // Connect errors are where libpq quotes the connection string; lost-session errors never do,
+  // but the check costs nothing.
+  last_error_ = without_credentials(std::move(message), options_.url);
   if (code != errc::query_failed) close();
   return code;
 }
@@ -343,8 +361,8 @@ asio::awaitable<outcome> connection::flush_and_collect(clock::time_point deadlin
             out.message = statement_error(raw);
             const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
             out.sqlstate = state ? state : "";
-            const char* primary = PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY);
-            out.primary = primary ? primary : "";
+            out.primary = one_line(
+                redacted_primary(state, PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY)).c_str());
             out.rows = result{};
           }
           break;
@@ -383,6 +401,14 @@ std::optional<notification> connection::take_notification() {
 }
 
 int connection::backend_pid() const { return conn_ ? PQbackendPID(conn_) : 0; }
+
+session_transport connection::transport() const {
+  if (!conn_) return {};
+  const auto text = [](const char* value) { return std::string(value ? value : ""); };
+  return {.host = text(PQhost(conn_)),
+          .address = text(PQhostaddr(conn_)),
+          .encrypted = PQsslInUse(conn_) == 1};
+}
 
 bool connection::in_failed_transaction() const {
   return conn_ && PQtransactionStatus(conn_) == PQTRANS_INERROR;

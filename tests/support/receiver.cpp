@@ -4,12 +4,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -27,7 +23,6 @@
 #include <cctype>
 #include <condition_variable>
 #include <cstdio>
-#include <filesystem>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -71,123 +66,48 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-// ---- TLS material (OpenSSL 3 C API, nothing external) -------------------------------------------
-
-template <auto Free>
-struct openssl_free {
-  template <typename T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using pkey_ptr = std::unique_ptr<EVP_PKEY, openssl_free<EVP_PKEY_free>>;
-using pkey_ctx_ptr = std::unique_ptr<EVP_PKEY_CTX, openssl_free<EVP_PKEY_CTX_free>>;
-using x509_ptr = std::unique_ptr<X509, openssl_free<X509_free>>;
-using extension_ptr = std::unique_ptr<X509_EXTENSION, openssl_free<X509_EXTENSION_free>>;
+// ---- TLS ----------------------------------------------------------------------------------------
 
 void require(bool ok, const char* what) {
   if (!ok) throw std::runtime_error(std::string("test receiver TLS setup: ") + what + " failed");
 }
 
-pkey_ptr generate_p256_key() {
-  pkey_ctx_ptr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  require(ctx != nullptr, "EVP_PKEY_CTX_new_from_name");
-  require(EVP_PKEY_keygen_init(ctx.get()) == 1, "EVP_PKEY_keygen_init");
-  require(EVP_PKEY_CTX_set_group_name(ctx.get(), "P-256") == 1, "EVP_PKEY_CTX_set_group_name");
-  EVP_PKEY* key = nullptr;
-  require(EVP_PKEY_generate(ctx.get(), &key) == 1, "EVP_PKEY_generate");
-  return pkey_ptr(key);
-}
-
-void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  extension_ptr extension(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
-  require(extension != nullptr, "X509V3_EXT_conf_nid");
-  require(X509_add_ext(cert, extension.get(), -1) == 1, "X509_add_ext");
-}
-
-// A certificate for `key` named `common_name`, signed by issuer_key; self-signed when issuer_cert
-// is null. The serial is random so two receivers' CAs never look like the same certificate.
-x509_ptr make_certificate(EVP_PKEY* key, const char* common_name, X509* issuer_cert,
-                          EVP_PKEY* issuer_key, bool is_ca) {
-  x509_ptr cert(X509_new());
-  require(cert != nullptr, "X509_new");
-  require(X509_set_version(cert.get(), X509_VERSION_3) == 1, "X509_set_version");
-  unsigned char serial_bytes[8];
-  require(RAND_bytes(serial_bytes, sizeof serial_bytes) == 1, "RAND_bytes");
-  long serial = 0;
-  for (const unsigned char byte : serial_bytes) serial = (serial << 8) | byte;
-  serial &= 0x7fffffffffffffffL;  // positive
-  require(ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial == 0 ? 1 : serial) == 1,
-          "ASN1_INTEGER_set");
-  require(X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr, "notBefore");
-  require(X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600) != nullptr, "notAfter");
-  require(X509_set_pubkey(cert.get(), key) == 1, "X509_set_pubkey");
-  X509_NAME* subject = X509_get_subject_name(cert.get());
-  require(X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
-                                     reinterpret_cast<const unsigned char*>(common_name), -1, -1,
-                                     0) == 1,
-          "X509_NAME_add_entry_by_txt");
-  X509* issuer = issuer_cert != nullptr ? issuer_cert : cert.get();
-  require(X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer)) == 1,
-          "X509_set_issuer_name");
-  add_extension(cert.get(), issuer, NID_subject_key_identifier, "hash");
-  if (is_ca) {
-    add_extension(cert.get(), issuer, NID_basic_constraints, "critical,CA:TRUE");
-    add_extension(cert.get(), issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
-  } else {
-    add_extension(cert.get(), issuer, NID_authority_key_identifier, "keyid:always");
-    add_extension(cert.get(), issuer, NID_basic_constraints, "critical,CA:FALSE");
-    add_extension(cert.get(), issuer, NID_key_usage, "critical,digitalSignature");
-    add_extension(cert.get(), issuer, NID_ext_key_usage, "serverAuth");
-    add_extension(cert.get(), issuer, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
-  }
-  require(X509_sign(cert.get(), issuer_key, EVP_sha256()) > 0, "X509_sign");
-  return cert;
-}
-
-// Writes the CA as PEM to a fresh file (mkstemp: unique even with tests running in parallel).
-std::string write_ca_file(X509* ca) {
-  std::string path =
-      (std::filesystem::temp_directory_path() / "outboxd-test-receiver-ca-XXXXXX").string();
-  const int fd = ::mkstemp(path.data());
-  require(fd >= 0, "mkstemp");
-  std::FILE* file = ::fdopen(fd, "w");
-  if (file == nullptr) {
-    ::close(fd);
-    std::filesystem::remove(path);
-    require(false, "fdopen");
-  }
-  const bool written = PEM_write_X509(file, ca) == 1;
-  const bool closed = std::fclose(file) == 0;
-  if (!written || !closed) {
-    std::filesystem::remove(path);
-    require(false, "PEM_write_X509");
-  }
-  return path;
-}
-
-// Generates the throwaway CA and the server certificate, loads them into `context` and returns
-// the CA's PEM file.
-std::string setup_tls(ssl::context& context) {
-  const pkey_ptr ca_key = generate_p256_key();
-  const x509_ptr ca = make_certificate(ca_key.get(), "outboxd test CA", nullptr, ca_key.get(),
-                                       /*is_ca=*/true);
-  const pkey_ptr server_key = generate_p256_key();
-  const x509_ptr server = make_certificate(server_key.get(), "localhost", ca.get(), ca_key.get(),
-                                           /*is_ca=*/false);
+// Loads the server's identity into `context` and, for mTLS, the CA its clients must present a
+// certificate from.
+void setup_tls(ssl::context& context, const pem_identity& identity, const receiver::options& opts) {
   context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-  // SSL_CTX_use_* take their own references, so ours can be freed on return.
-  require(SSL_CTX_use_certificate(context.native_handle(), server.get()) == 1,
-          "SSL_CTX_use_certificate");
-  require(SSL_CTX_use_PrivateKey(context.native_handle(), server_key.get()) == 1,
-          "SSL_CTX_use_PrivateKey");
-  require(SSL_CTX_check_private_key(context.native_handle()) == 1, "SSL_CTX_check_private_key");
-  return write_ca_file(ca.get());
+                      ssl::context::no_sslv3);
+  SSL_CTX* native = context.native_handle();
+  if (opts.tls_1_1_only) {
+    // A legacy server: OpenSSL 3 allows TLS 1.1 only at security level 0 (MD5-SHA1 signatures).
+    SSL_CTX_set_security_level(native, 0);
+    require(SSL_CTX_set_cipher_list(native, "DEFAULT:@SECLEVEL=0") == 1, "SSL_CTX_set_cipher_list");
+    require(SSL_CTX_set_min_proto_version(native, TLS1_1_VERSION) == 1, "min TLS 1.1");
+    require(SSL_CTX_set_max_proto_version(native, TLS1_1_VERSION) == 1, "max TLS 1.1");
+  } else {
+    require(SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) == 1, "min TLS 1.2");
+  }
+  context.use_certificate_chain(asio::buffer(identity.certificate));
+  context.use_private_key(asio::buffer(identity.key), ssl::context::pem);
+  require(SSL_CTX_check_private_key(native) == 1, "SSL_CTX_check_private_key");
+  if (!opts.client_ca.empty()) {
+    // Client certificates are verified against this CA alone; without one the handshake fails.
+    context.add_certificate_authority(asio::buffer(opts.client_ca));
+    context.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  }
 }
 
+// The subject CN of the client's certificate, empty without one.
+template <typename Stream>
+std::string client_subject(Stream& stream) {
+  X509* peer = SSL_get1_peer_certificate(stream.native_handle());
+  if (peer == nullptr) return {};
+  std::array<char, 256> name{};
+  const int length = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName,
+                                               name.data(), static_cast<int>(name.size()));
+  X509_free(peer);
+  return length > 0 ? std::string(name.data(), static_cast<std::size_t>(length)) : std::string();
+}
 // ---- sessions -----------------------------------------------------------------------------------
 
 // What the listener needs from a session to shut it down without knowing whether it is TLS.
@@ -218,7 +138,7 @@ struct receiver::impl final : request_sink {
     std::function<reaction(const received_request&)> decide;  // when set, instead of the above
   };
 
-  explicit impl(options opts) : tls(opts.tls), wanted_port(opts.port) {}
+  explicit impl(options opts) : tls(opts.tls), wanted_port(opts.port), settings(std::move(opts)) {}
 
   // Records a request and picks its reaction, under one lock so that the n-th request recorded
   // for a path is the one that got the n-th scripted reaction.
@@ -263,11 +183,12 @@ struct receiver::impl final : request_sink {
 
   const bool tls;
   const std::uint16_t wanted_port;
+  const options settings;
   asio::io_context io{1};
   std::optional<ssl::context> tls_context;
   tcp::acceptor acceptor{io};
   std::uint16_t port = 0;
-  std::string ca_path;
+  std::optional<temp_file> ca;  // the CA of a certificate the receiver made itself
   std::thread thread;
 
   mutable std::mutex mutex;
@@ -343,6 +264,7 @@ class session : public session_base, public std::enable_shared_from_this<session
                               .target = std::string(request_.target()),
                               .body = request_.body(),
                               .received_at = std::chrono::steady_clock::now()};
+    if constexpr (kTls) recorded.client_subject = client_subject(stream_);
     for (const auto& field : request_) {
       auto [it, inserted] =
           recorded.headers.emplace(lower(field.name_string()), std::string(field.value()));
@@ -366,6 +288,14 @@ class session : public session_base, public std::enable_shared_from_this<session
         return do_dribble(what);
       case reaction::kind::endless:
         return do_endless(what);
+      case reaction::kind::endless_headers:
+        return do_endless_headers(what);
+      case reaction::kind::huge_length:
+        return do_huge_length(what);
+      case reaction::kind::truncate:
+        return do_truncate(what);
+      case reaction::kind::interim_flood:
+        return do_interim_flood(what);
     }
     abort();
   }
@@ -382,6 +312,7 @@ class session : public session_base, public std::enable_shared_from_this<session
     response.set(http::field::content_type, "text/plain");
     if (what.retry_after) response.set(http::field::retry_after, *what.retry_after);
     if (what.location) response.set(http::field::location, *what.location);
+    for (const auto& [name, value] : what.headers) response.set(name, value);
     response.keep_alive(keep_alive_);
   }
 
@@ -458,13 +389,7 @@ class session : public session_base, public std::enable_shared_from_this<session
   // ---- dribble: the whole response, one byte per interval
 
   void do_dribble(const reaction& what) {
-    http::response<http::string_body> response;
-    fill_header(response, what);
-    response.body() = what.body;
-    response.prepare_payload();
-    std::ostringstream serialized;
-    serialized << response;
-    raw_ = serialized.str();
+    raw_ = serialized_response(what);
     sent_ = 0;
     interval_ = what.dribble_interval;
     lowest().expires_after(interval_ * static_cast<long>(raw_.size()) + kDribbleSlack);
@@ -498,16 +423,42 @@ class session : public session_base, public std::enable_shared_from_this<session
     http::response<http::empty_body> response;
     fill_header(response, what);
     response.chunked(true);
-    std::ostringstream serialized;
-    serialized << response.base();
-    raw_ = serialized.str();
     static const std::string chunk = [] {
       std::ostringstream frame;
       frame << std::hex << kEndlessChunkSize << "\r\n"
             << std::string(kEndlessChunkSize, 'x') << "\r\n";
       return frame.str();
     }();
-    chunk_ = &chunk;
+    do_stream(serialized_head(response), chunk);
+  }
+
+  // ---- endless_headers: one header line after another, never the blank line that ends them
+
+  void do_endless_headers(const reaction& what) {
+    static const std::string line = [] {
+      std::string filler;
+      while (filler.size() < kEndlessChunkSize) {
+        filler += "X-Filler: " + std::string(100, 'x') + "\r\n";
+      }
+      return filler;
+    }();
+    do_stream(status_line(what.status), line);
+  }
+
+  // ---- huge_length: a Content-Length nobody should believe, and body bytes to match it
+
+  void do_huge_length(const reaction& what) {
+    http::response<http::empty_body> response;
+    fill_header(response, what);
+    response.set(http::field::content_length, std::to_string(what.declared_length));
+    static const std::string bytes(kEndlessChunkSize, 'x');
+    do_stream(serialized_head(response), bytes);
+  }
+
+  // Writes `head`, then `unit` again and again (bounded by kEndlessLimit / kEndlessMaxChunks).
+  void do_stream(std::string head, const std::string& unit) {
+    raw_ = std::move(head);
+    chunk_ = &unit;
     chunks_sent_ = 0;
     lowest().expires_after(kEndlessLimit);
     asio::async_write(
@@ -521,6 +472,61 @@ class session : public session_base, public std::enable_shared_from_this<session
     asio::async_write(
         stream_, asio::buffer(*chunk_),
         beast::bind_front_handler(&session::on_endless_write, this->shared_from_this()));
+  }
+
+  // ---- truncate: half the declared body, then the connection ends
+
+  void do_truncate(const reaction& what) {
+    http::response<http::empty_body> response;
+    fill_header(response, what);
+    response.set(http::field::content_length, std::to_string(what.body.size() * 2));
+    response.keep_alive(false);
+    raw_ = serialized_head(response) + what.body;
+    lowest().expires_after(kIdleTimeout);
+    asio::async_write(
+        stream_, asio::buffer(raw_),
+        beast::bind_front_handler(&session::on_truncate_write, this->shared_from_this()));
+  }
+
+  void on_truncate_write(beast::error_code ec, std::size_t /*bytes*/) {
+    if (ec || stopped_) return abort();
+    finish_serving();
+    do_close();
+  }
+
+  // ---- interim_flood: "100 Continue" heads, many of them, before the real response
+
+  void do_interim_flood(const reaction& what) {
+    const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
+    raw_.clear();
+    for (int i = 0; i < what.interim_responses; ++i) raw_ += interim;
+    raw_ += serialized_response(what);
+    lowest().expires_after(kIdleTimeout);
+    asio::async_write(stream_, asio::buffer(raw_),
+                      beast::bind_front_handler(&session::on_write, this->shared_from_this()));
+  }
+
+  // The whole response `what` describes, status line to body, as bytes to write.
+  std::string serialized_response(const reaction& what) const {
+    http::response<http::string_body> response;
+    fill_header(response, what);
+    response.body() = what.body;
+    response.prepare_payload();
+    std::ostringstream serialized;
+    serialized << response;
+    return serialized.str();
+  }
+
+  template <typename Body>
+  static std::string serialized_head(const http::response<Body>& response) {
+    std::ostringstream serialized;
+    serialized << response.base();
+    return serialized.str();
+  }
+
+  std::string status_line(int status) const {
+    return "HTTP/1." + std::to_string(version_ % 10) + " " + std::to_string(status) +
+           " Hostile\r\n";
   }
 
   // ---- closing
@@ -578,7 +584,13 @@ class session : public session_base, public std::enable_shared_from_this<session
 void receiver::impl::start() {
   if (tls) {
     tls_context.emplace(ssl::context::tls_server);
-    ca_path = setup_tls(*tls_context);
+    if (settings.identity) {
+      setup_tls(*tls_context, *settings.identity, settings);
+    } else {
+      const test_authority authority;
+      ca.emplace(authority.certificate_pem(), "outboxd-test-receiver-ca");
+      setup_tls(*tls_context, authority.issue(), settings);
+    }
   }
   const tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), wanted_port);
   acceptor.open(endpoint.protocol());
@@ -646,10 +658,6 @@ receiver::~receiver() {
     asio::post(impl_->io, [this] { impl_->shutdown(); });
     impl_->thread.join();
   }
-  if (!impl_->ca_path.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove(impl_->ca_path, ignored);
-  }
 }
 
 std::uint16_t receiver::port() const { return impl_->port; }
@@ -659,7 +667,7 @@ std::string receiver::url(std::string_view path) const {
          "://127.0.0.1:" + std::to_string(impl_->port) + std::string(path);
 }
 
-std::string receiver::ca_file() const { return impl_->ca_path; }
+std::string receiver::ca_file() const { return impl_->ca ? impl_->ca->path() : std::string(); }
 
 void receiver::react(std::string_view path, std::vector<reaction> sequence, reaction then) {
   const std::lock_guard lock(impl_->mutex);

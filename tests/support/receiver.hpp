@@ -8,7 +8,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "support/test_pki.hpp"
 
 namespace outboxd::test {
 
@@ -20,6 +23,11 @@ struct reaction {
     reset,    // read the request, then reset the TCP connection (RST, SO_LINGER 0)
     dribble,  // answer status + body one byte every dribble_interval
     endless,  // answer status with a chunked body that never ends (bounded: stops after 30 s)
+    // Hostile receivers (bounded as endless is):
+    endless_headers,  // a status line, then header lines that never end
+    huge_length,      // declare Content-Length: declared_length, then send body bytes forever
+    truncate,         // declare twice the body's length, send the body, close the connection
+    interim_flood,    // interim_responses "100 Continue" heads, then the response
   };
   kind what = kind::respond;
   int status = 200;
@@ -28,6 +36,9 @@ struct reaction {
   std::optional<std::string> location;
   std::chrono::milliseconds dribble_interval{200};
   std::chrono::milliseconds delay{0};  // respond: wait this long before answering
+  std::vector<std::pair<std::string, std::string>> headers;  // more response headers (respond)
+  std::uint64_t declared_length = 10ULL << 30;               // huge_length: 10 GiB
+  int interim_responses = 1000;                              // interim_flood
 
   static reaction ok() { return {}; }
   static reaction with_status(int status) { return {.status = status, .body = "status"}; }
@@ -39,16 +50,23 @@ struct received_request {
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   std::chrono::steady_clock::time_point received_at;
+  std::string client_subject;  // TLS: the CN of the client's certificate, empty without one
 };
 
 // A real HTTP/1.1 server on 127.0.0.1 (on options.port, or one the kernel picks), with keep-alive,
 // on its own thread; optionally TLS with a certificate for "localhost" and 127.0.0.1 signed by a
-// throwaway CA (ca_file()). Records every request and answers per path with scripted reactions.
+// throwaway CA (ca_file()) or the one it is given. Records every request and answers per path with
+// scripted reactions.
 class receiver {
  public:
   struct options {
     bool tls = false;
     std::uint16_t port = 0;  // 0: any free port
+    // tls: the server's certificate and key; by default one issued by the receiver's own CA.
+    std::optional<pem_identity> identity;
+    // tls: PEM of the CA whose certificate every client must present (mTLS); empty for none.
+    std::string client_ca;
+    bool tls_1_1_only = false;  // tls: a legacy server that speaks TLS 1.1 and nothing newer
   };
   receiver();
   explicit receiver(options opts);
@@ -59,7 +77,7 @@ class receiver {
   std::uint16_t port() const;
   // "http://127.0.0.1:PORT/path" (https:// with tls).
   std::string url(std::string_view path = "/hook") const;
-  // PEM file of the CA that signed the TLS certificate (tls only).
+  // PEM file of the CA that signed the TLS certificate (tls without options.identity only).
   std::string ca_file() const;
 
   // Requests to `path` get `sequence` in order, then `then` forever. Default: 200 "ok".

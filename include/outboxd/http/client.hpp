@@ -26,10 +26,13 @@ struct request {
 // How one attempt ended: a status code when a response came, an error code when none did.
 struct response {
   int status = 0;  // 0 unless a complete response came (a body cut off mid-way is an error)
-  // Empty when a response came; otherwise one of: timeout, connect_refused, dns, tls, reset,
-  // protocol (a malformed response), io (any other transport error), or a refusal before
-  // anything was sent: https_required, port_not_allowed (endpoint_policy), blocked_address
-  // (address_policy).
+  // Empty when a response came; otherwise one of: timeout, connect_refused, dns, reset,
+  // protocol (a malformed or endless response head, too many interim responses), io (any other
+  // transport error), a TLS failure: tls_certificate_expired (outside its validity period),
+  // tls_hostname_mismatch, tls_untrusted (self-signed, unknown CA), tls_protocol_version (the
+  // server offers nothing from TLS 1.2 up), tls_client_certificate_rejected (the server refused
+  // ours or wanted one), tls (anything else); or a refusal before anything was sent:
+  // https_required, port_not_allowed (endpoint_policy), blocked_address (address_policy).
   std::string error_code;
   std::string error_detail;  // for logs and the attempt record
   std::string body_prefix;   // the response body's first bytes, at most max_response_bytes
@@ -48,6 +51,10 @@ struct client_options {
   address_policy addresses;
   endpoint_policy endpoints;
   std::string ca_file;  // extra trusted CAs (PEM) on top of the system store; empty for none
+  // A client certificate (chain, PEM) and its private key (PEM) for receivers that require mTLS;
+  // both or neither.
+  std::string client_cert_file;
+  std::string client_key_file;
 };
 
 // HTTP/1.1 POSTs with Boost.Beast: keep-alive connections reused per endpoint (bounded pool),
@@ -63,6 +70,10 @@ class client {
   // The caller keeps `request` (and the client) alive until the post completes: co_await it
   // directly, with the request a named local.
   boost::asio::awaitable<response> post(const request& request);
+
+  // Why https posts will fail, found at construction (an unreadable CA file, a client key that
+  // does not match its certificate); empty when TLS is ready.
+  const std::string& tls_setup_error() const;
 
   std::size_t idle_connections() const;
   // Closes every pooled connection (shutdown, or a test checking reconnects).

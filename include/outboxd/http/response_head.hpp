@@ -15,8 +15,9 @@ using response_parser = boost::beast::http::response_parser<boost::beast::http::
 
 // Interim 1xx responses skipped before the final one; a server sending more is broken.
 inline constexpr int kMaxInterimResponses = 8;
-// Status line and fields together; a longer head fails the attempt (header_limit).
-inline constexpr std::size_t kMaxResponseHeadBytes = 8 * 1024;
+// Status line and fields together. Receivers answer webhooks with a few headers; a head that does
+// not end by here fails the attempt as a protocol error (header_limit), never buffered on.
+inline constexpr std::size_t kMaxResponseHeadBytes = 16 * 1024;
 
 // Applies the client's limits to a fresh parser: the head at most kMaxResponseHeadBytes, and no
 // body limit in the parser because the client cuts the body at max_response_bytes itself.

@@ -17,6 +17,7 @@
 
 #include "outboxd/pg/error.hpp"
 #include "outboxd/pg/result.hpp"
+#include "outboxd/pg/transport.hpp"
 
 struct pg_conn;  // libpq's PGconn
 
@@ -57,7 +58,9 @@ struct outcome {
   // primary message and the SQLSTATE, never DETAIL or CONTEXT (they can quote row data).
   std::string message;
   std::string sqlstate;  // five characters when the server reported an error
-  std::string primary;   // the server's primary message alone (no DETAIL, which may hold data)
+  // The server's primary message alone (no DETAIL, which may hold data); a data exception's
+  // quoted input is replaced by "...", as in `message`.
+  std::string primary;
   result rows;
 
   explicit operator bool() const { return !error; }
@@ -112,6 +115,8 @@ class connection {
   void close();
 
   int backend_pid() const;
+  // How the open session reaches its server (empty when closed).
+  session_transport transport() const;
   bool in_failed_transaction() const;
   std::string quote_identifier(std::string_view identifier) const;
   const std::string& last_error() const { return last_error_; }
