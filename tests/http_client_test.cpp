@@ -3,7 +3,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/use_future.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "outboxd/http/client.hpp"
@@ -40,24 +43,29 @@ class harness {
   explicit harness(client_options options = local_options())
       : client_(io_.get_executor(), std::move(options)) {}
 
-  response post(const request& req) {
-    io_.restart();
-    auto done = asio::co_spawn(io_, client_.post(req), asio::use_future);
-    io_.run();
-    return done.get();
-  }
+  response post(const request& req) { return post_concurrently({req}).front(); }
 
-  // Several posts at once on the one executor.
+  // Several posts at once on the one executor. Runs the loop until they are done: the idle
+  // sweep's timer keeps it from running out of work.
   std::vector<response> post_concurrently(const std::vector<request>& requests) {
     io_.restart();
     std::vector<std::future<response>> pending;
     for (const auto& req : requests) {
       pending.push_back(asio::co_spawn(io_, client_.post(req), asio::use_future));
     }
-    io_.run();
+    for (auto& f : pending) {
+      // Each post ends by its request deadline, so this loop is bounded.
+      while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io_.run_one();
+    }
     std::vector<response> results;
     for (auto& f : pending) results.push_back(f.get());
     return results;
+  }
+
+  // Runs the loop for `how_long` (the idle sweep's timer fires meanwhile).
+  void run_for(std::chrono::milliseconds how_long) {
+    io_.restart();
+    io_.run_for(how_long);
   }
 
   http::client& client() { return client_; }
@@ -407,8 +415,115 @@ TEST(http_client, connect_timeout_bounds_the_tls_handshake) {
   EXPECT_LT(plain_res.duration, 2500ms);
 }
 
-// DNS failures ("dns") are not tested: resolving a name that does not exist would ask the
-// machine's off-box DNS server.
+TEST(http_client, caps_idle_connections_across_endpoints_closing_the_longest_idle) {
+  std::vector<std::unique_ptr<receiver>> servers;
+  for (int i = 0; i < 12; ++i) servers.push_back(std::make_unique<receiver>());
+  auto options = local_options();
+  options.max_idle_connections = 4;
+  harness h(options);
+  for (const auto& server : servers) {
+    const auto req = make_request(server->url());
+    ASSERT_EQ(h.post(req).status, 200);
+    EXPECT_LE(h.client().idle_connections(), 4u);
+  }
+  EXPECT_EQ(h.client().idle_connections(), 4u);
+  EXPECT_EQ(h.client().stats().idle_closed_total_cap, 8u);
+
+  // The four used last are kept; the first one's connection was closed.
+  for (std::size_t i = 8; i < servers.size(); ++i) {
+    const auto req = make_request(servers[i]->url());
+    ASSERT_EQ(h.post(req).status, 200);
+    EXPECT_EQ(servers[i]->connections_accepted(), 1u) << i;
+  }
+  const auto first = make_request(servers[0]->url());
+  ASSERT_EQ(h.post(first).status, 200);
+  EXPECT_EQ(servers[0]->connections_accepted(), 2u);
+  EXPECT_EQ(h.client().idle_connections(), 4u);
+}
+
+TEST(http_client, a_periodic_sweep_closes_idle_connections_without_any_traffic) {
+  receiver one;
+  receiver two;
+  auto options = local_options();
+  options.idle_timeout = 100ms;
+  harness h(options);
+  const auto first = make_request(one.url());
+  const auto second = make_request(two.url());
+  ASSERT_EQ(h.post(first).status, 200);
+  ASSERT_EQ(h.post(second).status, 200);
+  EXPECT_EQ(h.client().idle_connections(), 2u);
+  h.run_for(400ms);  // no post: only the sweep can close them
+  EXPECT_EQ(h.client().idle_connections(), 0u);
+  EXPECT_EQ(h.client().stats().idle_closed_timeout, 2u);
+}
+
+// A lookup that blocks until opened (bounded), as getaddrinfo does for a name whose DNS never
+// answers; other names are 127.0.0.1, "missing.test" does not exist.
+class scripted_dns {
+ public:
+  ~scripted_dns() { open(); }
+  lookup_function function() {
+    return [this](const std::string& host) -> lookup_result {
+      if (host == "missing.test") return {.error = asio::error::host_not_found};
+      if (host == "stuck.test") {
+        std::unique_lock lock(mutex_);
+        opened_.wait_for(lock, 10s, [this] { return open_; });
+      }
+      return {.addresses = {asio::ip::make_address("127.0.0.1")}};
+    };
+  }
+  void open() {
+    {
+      std::lock_guard lock(mutex_);
+      open_ = true;
+    }
+    opened_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable opened_;
+  bool open_ = false;
+};
+
+TEST(http_client, a_name_whose_dns_never_answers_fails_alone_with_dns_timeout) {
+  scripted_dns dns;  // outlives the client, whose destructor joins the lookup threads
+  receiver server;
+  auto options = local_options();
+  options.dns = {.threads = 2, .timeout = 300ms, .lookup = dns.function()};
+  harness h(options);
+  const auto port = std::to_string(server.port());
+  std::vector<request> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back(make_request("http://stuck.test:" + port + "/hook"));
+  for (int i = 0; i < 20; ++i) {
+    batch.push_back(make_request("http://good-" + std::to_string(i) + ".test:" + port + "/hook"));
+  }
+  const auto results = h.post_concurrently(batch);
+  auto slowest_good = std::chrono::milliseconds(0);
+  auto fastest_stuck = std::chrono::milliseconds::max();
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const auto& res = results[i];
+    if (i < 5) {
+      EXPECT_EQ(res.error_code, "dns_timeout") << res.error_detail;
+      EXPECT_GE(res.duration, 300ms);
+      EXPECT_LT(res.duration, 1000ms);
+      fastest_stuck = std::min(fastest_stuck, res.duration);
+    } else {
+      EXPECT_EQ(res.status, 200) << res.error_code << " " << res.error_detail;
+      slowest_good = std::max(slowest_good, res.duration);
+    }
+  }
+  EXPECT_LT(slowest_good, fastest_stuck) << "the other names were served while it was stuck";
+  EXPECT_EQ(server.count(), 20u);
+  EXPECT_EQ(h.client().stats().dns.lookups, 21u) << "one lookup for the five stuck requests";
+
+  const auto missing = make_request("http://missing.test:" + port + "/hook");
+  const auto res = h.post(missing);
+  EXPECT_EQ(res.error_code, "dns");
+  EXPECT_NE(res.error_detail.find("cannot resolve missing.test"), std::string::npos)
+      << res.error_detail;
+  dns.open();  // before the client goes: its destructor waits for the stuck lookup's thread
+}
 
 struct url_case {
   const char* text;

@@ -24,6 +24,7 @@ class daemon_process {
   // The exit code (128 + signal when killed by one), or nullopt if it still runs at the deadline.
   std::optional<int> wait_for_exit(std::chrono::milliseconds timeout);
   std::string log() const;
+  int pid() const { return pid_; }
   // The port of "admin server listening on HOST:PORT" in the log, once it is there.
   std::optional<std::uint16_t> admin_port(std::chrono::milliseconds timeout) const;
 
