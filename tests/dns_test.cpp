@@ -7,6 +7,7 @@
 //
 // Needs root (a mount namespace, port 53): without it the test is skipped, except under CI,
 // where it fails.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -14,7 +15,6 @@
 #include <boost/asio/use_future.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <future>
 
 #include "outboxd/http/client.hpp"
@@ -44,12 +44,12 @@ const std::string& private_dns_problem() {
   return problem;
 }
 
-#define REQUIRE_PRIVATE_DNS()                                                     \
-  do {                                                                            \
-    if (!private_dns_problem().empty()) {                                         \
-      if (std::getenv("CI") != nullptr) FAIL() << private_dns_problem();          \
+#define REQUIRE_PRIVATE_DNS()                                                            \
+  do {                                                                                   \
+    if (!private_dns_problem().empty()) {                                                \
+      if (std::getenv("CI") != nullptr) FAIL() << private_dns_problem();                 \
       GTEST_SKIP() << "needs root for a private resolv.conf: " << private_dns_problem(); \
-    }                                                                             \
+    }                                                                                    \
   } while (false)
 
 std::map<std::string, asio::ip::address_v4> healthy_names() {
@@ -78,6 +78,16 @@ request to(const std::string& host, const test::receiver& server) {
           .body = std::make_shared<const std::string>(R"({"event":"x"})")};
 }
 
+// Runs `io` on this thread until `f` is ready. Bounded: every post ends by its deadlines.
+template <class T>
+T wait_running(asio::io_context& io, std::future<T>& f) {
+  while (f.wait_for(0s) != std::future_status::ready) {
+    if (io.stopped()) io.restart();  // it stops whenever it runs out of work
+    io.run_one();
+  }
+  return f.get();
+}
+
 struct round_result {
   std::size_t succeeded = 0;
   std::vector<std::string> errors;
@@ -88,18 +98,18 @@ struct round_result {
 round_result post_to_healthy(asio::io_context& io, client& http, const test::receiver& server,
                              int total, int concurrency) {
   std::vector<request> requests;
-  for (int i = 0; i < total; ++i) requests.push_back(to(fmt::format("healthy-{}.test", i % kHealthyNames), server));
+  for (int i = 0; i < total; ++i)
+    requests.push_back(to(fmt::format("healthy-{}.test", i % kHealthyNames), server));
   round_result out;
   const auto start = clock::now();
   for (int first = 0; first < total; first += concurrency) {
     std::vector<std::future<response>> batch;
     for (int i = first; i < std::min(total, first + concurrency); ++i) {
-      batch.push_back(asio::co_spawn(io, http.post(requests[static_cast<std::size_t>(i)]),
-                                     asio::use_future));
+      batch.push_back(
+          asio::co_spawn(io, http.post(requests[static_cast<std::size_t>(i)]), asio::use_future));
     }
     for (auto& f : batch) {
-      while (f.wait_for(0s) != std::future_status::ready) io.run_one();  // bounded: deadlines
-      const auto res = f.get();
+      const auto res = wait_running(io, f);
       if (res.status == 200) {
         ++out.succeeded;
       } else {
@@ -147,8 +157,7 @@ TEST(dns, a_name_whose_dns_never_answers_delays_no_other_name) {
     EXPECT_GE(dns.queries("stuck.test"), 1u);
 
     for (auto& f : stuck) {
-      while (f.wait_for(0s) != std::future_status::ready) io.run_one();  // bounded: deadlines
-      const auto res = f.get();
+      const auto res = wait_running(io, f);
       EXPECT_EQ(res.error_code, "dns_timeout") << res.error_detail;
     }
     const auto stuck_took = clock::now() - stuck_start;
@@ -184,8 +193,7 @@ TEST(dns, with_one_resolver_thread_the_stuck_name_blocks_the_others) {
     const auto blocked = post_to_healthy(io, http, server, kHealthyNames, kHealthyNames);
     EXPECT_EQ(blocked.succeeded, 0u);
     for (const auto& error : blocked.errors) EXPECT_TRUE(error.starts_with("dns_timeout")) << error;
-    while (stuck.wait_for(0s) != std::future_status::ready) io.run_one();
-    EXPECT_EQ(stuck.get().error_code, "dns_timeout");
+    EXPECT_EQ(wait_running(io, stuck).error_code, "dns_timeout");
     EXPECT_EQ(dns.queries("healthy-0.test"), 0u) << "never reached the server";
   }
 }

@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/error.hpp>
 #include <boost/asio/use_future.hpp>
 #include <condition_variable>
 #include <mutex>

@@ -152,9 +152,10 @@ TEST(idle_connections, many_receivers_cannot_use_up_the_daemons_file_descriptors
       60s, 2ms);
   ASSERT_TRUE(delivered) << receivers.requests() << " of " << kReceivers << "\n" << daemon.log();
   most = std::max(most, open_descriptors(daemon.pid()));
-  std::printf("open descriptors: %zu at rest, at most %zu while delivering to %zu receivers "
-              "(cap %zu idle + %zu in flight)\n",
-              baseline, most, kReceivers, kMaxIdle, kMaxInFlight);
+  std::printf(
+      "open descriptors: %zu at rest, at most %zu while delivering to %zu receivers "
+      "(cap %zu idle + %zu in flight)\n",
+      baseline, most, kReceivers, kMaxIdle, kMaxInFlight);
   EXPECT_LE(most, baseline + kMaxIdle + kMaxInFlight + kSlack);
 
   const auto metrics = http_get(*admin, "/metrics").body;

@@ -22,8 +22,8 @@ constexpr std::size_t kHeaderBytes = 12;
 constexpr std::uint32_t kAnswerTtlSeconds = 60;
 
 struct question {
-  std::string name;            // lower-case, no trailing dot
-  std::size_t end = 0;         // offset just past QTYPE and QCLASS
+  std::string name;     // lower-case, no trailing dot
+  std::size_t end = 0;  // offset just past QTYPE and QCLASS
   std::uint16_t type = 0;
 };
 
@@ -62,9 +62,8 @@ std::optional<question> parse_question(const unsigned char* packet, std::size_t 
 
 boost::asio::ip::address_v4 private_loopback_address() {
   const auto pid = static_cast<unsigned>(::getpid());
-  return boost::asio::ip::address_v4(
-      {127, 53, static_cast<unsigned char>((pid >> 8) & 0xFF),
-       static_cast<unsigned char>(1 + pid % 254)});
+  return boost::asio::ip::address_v4({127, 53, static_cast<unsigned char>((pid >> 8) & 0xFF),
+                                      static_cast<unsigned char>(1 + pid % 254)});
 }
 
 dns_server::dns_server(boost::asio::ip::address_v4 address,

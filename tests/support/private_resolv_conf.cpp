@@ -12,9 +12,7 @@
 namespace outboxd::test {
 
 std::string use_private_resolv_conf(const std::string& contents) {
-  const auto failed = [](const std::string& step) {
-    return step + ": " + std::strerror(errno);
-  };
+  const auto failed = [](const std::string& step) { return step + ": " + std::strerror(errno); };
   std::string path = "/tmp/outboxd-resolv-XXXXXX";
   const int fd = ::mkstemp(path.data());
   if (fd < 0) return failed("mkstemp");

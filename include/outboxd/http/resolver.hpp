@@ -120,8 +120,7 @@ class resolver {
   std::map<std::string, pending, std::less<>> pending_;  // asked for, not answered
   std::deque<std::string> queue_;                        // pending names not yet started
   std::map<std::string, cached, std::less<>> cache_;
-  std::atomic<std::uint64_t> lookups_{0}, cache_hits_{0}, coalesced_{0}, timeouts_{0},
-      failures_{0};
+  std::atomic<std::uint64_t> lookups_{0}, cache_hits_{0}, coalesced_{0}, timeouts_{0}, failures_{0};
   std::vector<std::thread> threads_;
 };
 
