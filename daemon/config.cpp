@@ -325,7 +325,8 @@ delivery_config resolve_delivery(const run_flags& flags) {
   }
   http.max_response_bytes = static_cast<std::size_t>(
       parse_count(flags.max_response_bytes, "--max-response-bytes", 0, 1 << 20));
-  http.dns.threads = static_cast<std::size_t>(parse_count(flags.dns_threads, "--dns-threads", 1, 64));
+  http.dns.threads =
+      static_cast<std::size_t>(parse_count(flags.dns_threads, "--dns-threads", 1, 64));
   http.dns.timeout = parse_bounded_duration(flags.dns_timeout, "--dns-timeout", milliseconds(10),
                                             std::chrono::minutes(1));
   http.dns.cache_ttl = parse_bounded_duration(flags.dns_cache_ttl, "--dns-cache-ttl",

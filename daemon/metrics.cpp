@@ -51,8 +51,7 @@ attempt_class classify_attempt_outcome(int status_code, std::string_view error_c
   if (status_code >= 500 && status_code <= 599) return attempt_class::server_error;
   if (status_code != 0) return attempt_class::other;
   // No HTTP response: the error codes of the HTTP client, the deliverer and the claim.
-  static constexpr std::string_view kConnect[] = {"connect_refused", "dns", "dns_timeout",
-                                                  "reset"};
+  static constexpr std::string_view kConnect[] = {"connect_refused", "dns", "dns_timeout", "reset"};
   static constexpr std::string_view kRefused[] = {
       "blocked_address", "invalid_url", "invalid_header", "invalid_secret", "payload_too_large"};
   static constexpr std::string_view kCancelled[] = {"webhook_deleted", "webhook_unsubscribed",
@@ -205,7 +204,8 @@ struct metrics::families {
               "Idle keep-alive connections closed by outboxd, by reason: over the per-endpoint "
               "cap, over --max-idle-connections, or idle past --idle-connection-timeout.")
           .Register(registry);
-  prometheus::Counter& idle_closed_endpoint_cap = idle_closed_family.Add({{"reason", "endpoint_cap"}});
+  prometheus::Counter& idle_closed_endpoint_cap =
+      idle_closed_family.Add({{"reason", "endpoint_cap"}});
   prometheus::Counter& idle_closed_total_cap = idle_closed_family.Add({{"reason", "total_cap"}});
   prometheus::Counter& idle_closed_timeout = idle_closed_family.Add({{"reason", "idle_timeout"}});
   prometheus::Counter& dns_lookups =

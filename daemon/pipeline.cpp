@@ -94,7 +94,8 @@ void pipeline::start(on_finished finished) {
   asio::co_spawn(executor_, listener_.run(), report("listener"));
   asio::co_spawn(executor_, dispatcher_.run(), report("dispatcher"));
   asio::co_spawn(executor_, store_.run_writer(), report("delivery store"));
-  asio::co_spawn(executor_, deliver_then_stop_store(deliverer_, store_, client_), report("deliverer"));
+  asio::co_spawn(executor_, deliver_then_stop_store(deliverer_, store_, client_),
+                 report("deliverer"));
   asio::co_spawn(executor_, sampler_.run(), report("backlog sampler"));
   asio::co_spawn(executor_, retention_.run(), report("retention"));
   asio::co_spawn(executor_, reporter_.run(), report("reporter"));

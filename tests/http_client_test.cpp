@@ -11,6 +11,7 @@
 
 #include "outboxd/http/client.hpp"
 #include "support/receiver.hpp"
+#include "support/scripted_lookup.hpp"
 
 namespace outboxd::http {
 namespace {
@@ -457,37 +458,8 @@ TEST(http_client, a_periodic_sweep_closes_idle_connections_without_any_traffic) 
   EXPECT_EQ(h.client().stats().idle_closed_timeout, 2u);
 }
 
-// A lookup that blocks until opened (bounded), as getaddrinfo does for a name whose DNS never
-// answers; other names are 127.0.0.1, "missing.test" does not exist.
-class scripted_dns {
- public:
-  ~scripted_dns() { open(); }
-  lookup_function function() {
-    return [this](const std::string& host) -> lookup_result {
-      if (host == "missing.test") return {.error = asio::error::host_not_found};
-      if (host == "stuck.test") {
-        std::unique_lock lock(mutex_);
-        opened_.wait_for(lock, 10s, [this] { return open_; });
-      }
-      return {.addresses = {asio::ip::make_address("127.0.0.1")}};
-    };
-  }
-  void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    opened_.notify_all();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable opened_;
-  bool open_ = false;
-};
-
 TEST(http_client, a_name_whose_dns_never_answers_fails_alone_with_dns_timeout) {
-  scripted_dns dns;  // outlives the client, whose destructor joins the lookup threads
+  test::scripted_lookup dns;  // outlives the client, whose destructor joins the lookup threads
   receiver server;
   auto options = local_options();
   options.dns = {.threads = 2, .timeout = 300ms, .lookup = dns.function()};
@@ -522,7 +494,7 @@ TEST(http_client, a_name_whose_dns_never_answers_fails_alone_with_dns_timeout) {
   EXPECT_EQ(res.error_code, "dns");
   EXPECT_NE(res.error_detail.find("cannot resolve missing.test"), std::string::npos)
       << res.error_detail;
-  dns.open();  // before the client goes: its destructor waits for the stuck lookup's thread
+  dns.unstick();  // before the client goes: its destructor waits for the stuck lookup's thread
 }
 
 struct url_case {

@@ -10,13 +10,11 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <condition_variable>
 #include <cstdio>
 #include <future>
-#include <map>
-#include <mutex>
 #include <thread>
 
+#include "support/scripted_lookup.hpp"
 #include "support/test_database.hpp"
 
 namespace outboxd::http {
@@ -25,57 +23,6 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
 using test::eventually;
-
-// A lookup that blocks until opened, as getaddrinfo does for a name whose DNS never answers.
-class gate {
- public:
-  void wait() {
-    std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, 10s, [this] { return open_; });  // bounded: a failing test ends
-  }
-  void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    changed_.notify_all();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  bool open_ = false;
-};
-
-// Scripted DNS: "stuck.test" waits for the gate, "missing.test" does not exist, any other name
-// is 127.0.0.1. Counts the lookups per name.
-class scripted_dns {
- public:
-  lookup_function function() {
-    return [this](const std::string& host) -> lookup_result {
-      {
-        std::lock_guard lock(mutex_);
-        ++calls_[host];
-      }
-      if (host == "stuck.test") {
-        stuck_.wait();
-        return {.addresses = {asio::ip::make_address("127.0.0.2")}};
-      }
-      if (host == "missing.test") return {.error = asio::error::host_not_found};
-      return {.addresses = {asio::ip::make_address("127.0.0.1")}};
-    };
-  }
-  std::size_t calls(const std::string& host) {
-    std::lock_guard lock(mutex_);
-    return calls_[host];
-  }
-  void unstick() { stuck_.open(); }
-
- private:
-  std::mutex mutex_;
-  std::map<std::string, std::size_t> calls_;
-  gate stuck_;
-};
 
 // An event loop on its own thread: resolutions complete there while the test waits on futures.
 class loop {
@@ -103,7 +50,7 @@ class loop {
 bool ready(std::future<lookup_result>& f) { return f.wait_for(0s) == std::future_status::ready; }
 
 TEST(resolver, a_name_that_never_answers_holds_one_thread_and_the_others_keep_resolving) {
-  scripted_dns dns;
+  test::scripted_lookup dns;
   loop events;
   resolver names({.threads = 2, .timeout = 10s, .cache_ttl = 0ms, .lookup = dns.function()});
 
@@ -140,7 +87,7 @@ TEST(resolver, a_name_that_never_answers_holds_one_thread_and_the_others_keep_re
 }
 
 TEST(resolver, a_late_lookup_fails_at_its_deadline_and_its_answer_is_dropped) {
-  scripted_dns dns;
+  test::scripted_lookup dns;
   loop events;
   resolver names({.threads = 2,
                   .timeout = 200ms,
@@ -183,7 +130,7 @@ TEST(resolver, a_late_lookup_fails_at_its_deadline_and_its_answer_is_dropped) {
 }
 
 TEST(resolver, caches_answers_for_the_ttl_and_failures_briefly) {
-  scripted_dns dns;
+  test::scripted_lookup dns;
   loop events;
   resolver names({.threads = 1,
                   .timeout = 2s,
@@ -215,7 +162,7 @@ TEST(resolver, caches_answers_for_the_ttl_and_failures_briefly) {
 }
 
 TEST(resolver, a_queued_lookup_nobody_waits_for_any_more_takes_no_thread) {
-  scripted_dns dns;
+  test::scripted_lookup dns;
   loop events;
   resolver names({.threads = 1, .timeout = 5s, .cache_ttl = 0ms, .lookup = dns.function()});
   auto stuck = events.resolve(names, "stuck.test");
@@ -233,7 +180,7 @@ TEST(resolver, a_queued_lookup_nobody_waits_for_any_more_takes_no_thread) {
 }
 
 TEST(resolver, completes_on_the_callers_executor_and_fails_waiters_when_stopped) {
-  scripted_dns dns;
+  test::scripted_lookup dns;
   loop events;
   std::future<lookup_result> queued;
   {
