@@ -115,16 +115,6 @@ TEST(idle_connections, many_receivers_cannot_use_up_the_daemons_file_descriptors
   constexpr std::size_t kSlack = 8;
 
   test_database db;
-  many_ports receivers(kReceivers);
-  auto& sql = db.sql();
-  add_realm(sql, uuid(1), "acme");
-  for (std::size_t i = 0; i < kReceivers; ++i) {
-    const auto id = uuid(1000 + static_cast<int>(i));
-    add_webhook(sql, id, uuid(1),
-                "http://127.0.0.1:" + std::to_string(receivers.ports()[i]) + "/hook");
-    subscribe(sql, id, "user.created");
-  }
-
   // clang-format off
   daemon_process daemon({"run",
                          "--database-url", db.url(),
@@ -137,6 +127,17 @@ TEST(idle_connections, many_receivers_cannot_use_up_the_daemons_file_descriptors
   // clang-format on
   const auto admin = daemon.admin_port(10s);
   ASSERT_TRUE(admin) << daemon.log();
+
+  // The receivers' sockets are opened after the daemon started, so that it inherits none of them.
+  many_ports receivers(kReceivers);
+  auto& sql = db.sql();
+  add_realm(sql, uuid(1), "acme");
+  for (std::size_t i = 0; i < kReceivers; ++i) {
+    const auto id = uuid(1000 + static_cast<int>(i));
+    add_webhook(sql, id, uuid(1),
+                "http://127.0.0.1:" + std::to_string(receivers.ports()[i]) + "/hook");
+    subscribe(sql, id, "user.created");
+  }
   ASSERT_TRUE(eventually([&] { return http_get(*admin, "/readyz").status == 200; }, 20s))
       << daemon.log();
   const auto baseline = open_descriptors(daemon.pid());
