@@ -12,8 +12,8 @@ endpoint_signal classify_attempt(int status, std::string_view error_code) {
     return endpoint_signal::healthy;
   }
   // The HTTP client's transport error codes; everything else never left the daemon.
-  static constexpr std::array<std::string_view, 7> kTransport{
-      "connect_refused", "timeout", "tls", "dns", "reset", "io", "protocol"};
+  static constexpr std::array<std::string_view, 8> kTransport{
+      "connect_refused", "timeout", "tls", "dns", "dns_timeout", "reset", "io", "protocol"};
   if (std::find(kTransport.begin(), kTransport.end(), error_code) != kTransport.end()) {
     return endpoint_signal::down;
   }

@@ -118,6 +118,17 @@ int parse_count(const std::string& text, std::string_view setting, int min, int 
 
 namespace {
 
+// A duration from `min` to `max`, both included.
+milliseconds parse_bounded_duration(const std::string& text, std::string_view setting,
+                                    milliseconds min, milliseconds max) {
+  const auto value = parse_duration(text, setting);
+  if (value < min || value > max) {
+    throw config_error(std::string(setting), fmt::format("must be from {} ms to {} ms, not '{}'",
+                                                         min.count(), max.count(), text));
+  }
+  return value;
+}
+
 // A share above 0 and at most 1, written as a decimal fraction such as 0.5.
 double parse_ratio(const std::string& text, std::string_view setting) {
   double value = 0;
@@ -167,6 +178,11 @@ struct run_flags {
   std::string retention_interval = "1m";
   bool report_to_iam = false;
   std::string secret_grace = "24h";
+  std::string dns_threads = "4";
+  std::string dns_timeout = "5s";
+  std::string dns_cache_ttl = "30s";
+  std::string max_idle_connections = "256";
+  std::string idle_connection_timeout = "30s";
 
   po::options_description describe() {
     po::options_description options("outboxd run");
@@ -257,7 +273,23 @@ struct run_flags {
         "adapter's outboxd.report_delivery(), at most once per webhook per second")(
         "secret-grace", po::value(&secret_grace)->default_value(secret_grace),
         "after a webhook's secret changes, its previous secret signs beside the new one this "
-        "long (webhook-signature carries both); 0 signs with the new one only");
+        "long (webhook-signature carries both); 0 signs with the new one only")(
+        "dns-threads", po::value(&dns_threads)->default_value(dns_threads),
+        "threads resolving webhook host names, so a name whose DNS never answers holds one of "
+        "them and no other name waits for it (1-64)")(
+        "dns-timeout", po::value(&dns_timeout)->default_value(dns_timeout),
+        "a host name lookup not answered this long after it was asked for fails the attempt "
+        "with dns_timeout (10ms-60s)")(
+        "dns-cache-ttl", po::value(&dns_cache_ttl)->default_value(dns_cache_ttl),
+        "how long a resolved host name's addresses are reused (getaddrinfo reports no TTL); "
+        "failures are kept 5s at most; 0 caches nothing (at most 1h)")(
+        "max-idle-connections",
+        po::value(&max_idle_connections)->default_value(max_idle_connections),
+        "idle keep-alive connections kept, all endpoints together; past it the one idle "
+        "longest is closed (0-100000; 0 closes every connection after its response)")(
+        "idle-connection-timeout",
+        po::value(&idle_connection_timeout)->default_value(idle_connection_timeout),
+        "keep-alive connections idle longer are closed (10ms-1h)");
     return options;
   }
 };
@@ -327,6 +359,17 @@ delivery_config resolve_delivery(const run_flags& flags) {
   }
   http.max_response_bytes = static_cast<std::size_t>(
       parse_count(flags.max_response_bytes, "--max-response-bytes", 0, 1 << 20));
+  http.dns.threads =
+      static_cast<std::size_t>(parse_count(flags.dns_threads, "--dns-threads", 1, 64));
+  http.dns.timeout = parse_bounded_duration(flags.dns_timeout, "--dns-timeout", milliseconds(10),
+                                            std::chrono::minutes(1));
+  http.dns.cache_ttl = parse_bounded_duration(flags.dns_cache_ttl, "--dns-cache-ttl",
+                                              milliseconds(0), std::chrono::hours(1));
+  http.max_idle_connections = static_cast<std::size_t>(
+      parse_count(flags.max_idle_connections, "--max-idle-connections", 0, 100'000));
+  http.idle_timeout =
+      parse_bounded_duration(flags.idle_connection_timeout, "--idle-connection-timeout",
+                             milliseconds(10), std::chrono::hours(1));
 
   auto& engine = out.engine;
   engine.max_payload_bytes = static_cast<std::size_t>(

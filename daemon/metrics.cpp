@@ -51,7 +51,7 @@ attempt_class classify_attempt_outcome(int status_code, std::string_view error_c
   if (status_code >= 500 && status_code <= 599) return attempt_class::server_error;
   if (status_code != 0) return attempt_class::other;
   // No HTTP response: the error codes of the HTTP client, the deliverer and the claim.
-  static constexpr std::string_view kConnect[] = {"connect_refused", "dns", "reset"};
+  static constexpr std::string_view kConnect[] = {"connect_refused", "dns", "dns_timeout", "reset"};
   static constexpr std::string_view kRefused[] = {
       "blocked_address", "https_required", "port_not_allowed", "invalid_url",
       "invalid_header",  "invalid_secret", "payload_too_large"};
@@ -198,6 +198,30 @@ struct metrics::families {
   prometheus::Counter& iam_reports_written = iam_reports_family.Add({{"result", "written"}});
   prometheus::Counter& iam_reports_failed = iam_reports_family.Add({{"result", "failed"}});
 
+  prometheus::Gauge& idle_connections =
+      gauge("outboxd_idle_connections", "Idle keep-alive connections to receivers kept now.");
+  prometheus::Family<prometheus::Counter>& idle_closed_family =
+      prometheus::BuildCounter()
+          .Name("outboxd_idle_connections_closed_total")
+          .Help(
+              "Idle keep-alive connections closed by outboxd, by reason: over the per-endpoint "
+              "cap, over --max-idle-connections, or idle past --idle-connection-timeout.")
+          .Register(registry);
+  prometheus::Counter& idle_closed_endpoint_cap =
+      idle_closed_family.Add({{"reason", "endpoint_cap"}});
+  prometheus::Counter& idle_closed_total_cap = idle_closed_family.Add({{"reason", "total_cap"}});
+  prometheus::Counter& idle_closed_timeout = idle_closed_family.Add({{"reason", "idle_timeout"}});
+  prometheus::Counter& dns_lookups =
+      counter("outboxd_dns_lookups_total", "Host name lookups run on a resolver thread.");
+  prometheus::Counter& dns_cache_hits =
+      counter("outboxd_dns_cache_hits_total", "Host names answered from the resolver's cache.");
+  prometheus::Counter& dns_timeouts =
+      counter("outboxd_dns_timeouts_total",
+              "Requests for a host name's addresses that got no DNS answer in time (dns_timeout).");
+  prometheus::Gauge& dns_in_flight =
+      gauge("outboxd_dns_lookups_in_flight",
+            "Host name lookups asked for and not answered yet, late ones still running included.");
+
   prometheus::Gauge& listener_subscribed =
       gauge("outboxd_listener_subscribed", "1 while the LISTEN session is subscribed, else 0.");
   prometheus::Counter& circuit_openings =
@@ -300,6 +324,14 @@ void metrics::update(const metrics_snapshot& s) {
   mirror(f.purged_events, s.purged_events);
   mirror(f.iam_reports_written, s.iam_reports_written);
   mirror(f.iam_reports_failed, s.iam_reports_failed);
+  mirror(f.idle_closed_endpoint_cap, s.idle_closed_endpoint_cap);
+  mirror(f.idle_closed_total_cap, s.idle_closed_total_cap);
+  mirror(f.idle_closed_timeout, s.idle_closed_timeout);
+  mirror(f.dns_lookups, s.dns_lookups);
+  mirror(f.dns_cache_hits, s.dns_cache_hits);
+  mirror(f.dns_timeouts, s.dns_timeouts);
+  f.idle_connections.Set(static_cast<double>(s.idle_connections));
+  f.dns_in_flight.Set(static_cast<double>(s.dns_in_flight));
   f.open_circuits.Set(static_cast<double>(s.open_circuits));
   f.requests_in_flight.Set(static_cast<double>(s.requests_in_flight));
   f.outcomes_queued.Set(static_cast<double>(s.outcomes_queued));

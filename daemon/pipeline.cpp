@@ -21,13 +21,16 @@ pg::connection_options sampler_database(const run_config& config,
 
 // The store's writer must outlive the deliverer: it writes what the last attempts hand over.
 // (A plain function, not a capturing lambda: a lambda coroutine's captures die with the lambda.)
-asio::awaitable<void> deliver_then_stop_store(deliverer& deliver, delivery_store& store) {
+// The idle connections go with the deliverer: their sweep's timer would keep the loop running.
+asio::awaitable<void> deliver_then_stop_store(deliverer& deliver, delivery_store& store,
+                                              http::client& client) {
   std::exception_ptr failure;
   try {
     co_await deliver.run();
   } catch (...) {
     failure = std::current_exception();
   }
+  client.close_idle();
   store.stop();  // even after a failure: otherwise the writer would wait forever
   if (failure) std::rethrow_exception(failure);
 }
@@ -91,7 +94,8 @@ void pipeline::start(on_finished finished) {
   asio::co_spawn(executor_, listener_.run(), report("listener"));
   asio::co_spawn(executor_, dispatcher_.run(), report("dispatcher"));
   asio::co_spawn(executor_, store_.run_writer(), report("delivery store"));
-  asio::co_spawn(executor_, deliver_then_stop_store(deliverer_, store_), report("deliverer"));
+  asio::co_spawn(executor_, deliver_then_stop_store(deliverer_, store_, client_),
+                 report("deliverer"));
   asio::co_spawn(executor_, sampler_.run(), report("backlog sampler"));
   asio::co_spawn(executor_, retention_.run(), report("retention"));
   asio::co_spawn(executor_, reporter_.run(), report("reporter"));
@@ -139,6 +143,15 @@ std::string pipeline::scrape() {
       .iam_reports_failed = reporter_.reports_failed(),
       .listener_subscribed = listener_.listening(),
   };
+  const auto http = client_.stats();
+  s.idle_connections = http.idle_connections;
+  s.idle_closed_endpoint_cap = http.idle_closed_endpoint_cap;
+  s.idle_closed_total_cap = http.idle_closed_total_cap;
+  s.idle_closed_timeout = http.idle_closed_timeout;
+  s.dns_lookups = http.dns.lookups;
+  s.dns_cache_hits = http.dns.cache_hits;
+  s.dns_timeouts = http.dns.timeouts;
+  s.dns_in_flight = http.dns_in_flight;
   if (store_.clock().measured()) {
     s.clock_offset_seconds = std::chrono::duration<double>(store_.clock().offset()).count();
   }

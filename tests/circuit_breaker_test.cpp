@@ -15,7 +15,7 @@ constexpr auto kNone = endpoint_signal::none;
 
 TEST(classify_attempt, transport_failures_and_gateway_errors_say_the_endpoint_is_down) {
   for (const std::string code :
-       {"connect_refused", "timeout", "tls", "dns", "reset", "io", "protocol",
+       {"connect_refused", "timeout", "tls", "dns", "dns_timeout", "reset", "io", "protocol",
         "tls_certificate_expired", "tls_hostname_mismatch", "tls_untrusted", "tls_protocol_version",
         "tls_client_certificate_rejected"}) {
     EXPECT_EQ(classify_attempt(0, code), kDown) << code;

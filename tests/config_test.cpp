@@ -542,5 +542,42 @@ TEST(config, https_only_and_allowed_ports_default_to_anything_and_reload_live) {
   EXPECT_EQ(in_force.delivery.http.endpoints.allowed_ports().size(), 2u);
 }
 
+TEST(config, dns_and_idle_connection_settings_have_defaults_and_bounds) {
+  const auto with = [](std::vector<std::string> extra) {
+    std::vector<std::string> args{"--database-url", "x"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return parse_run_config(args).delivery.http;
+  };
+  const auto defaults = with({});
+  EXPECT_EQ(defaults.dns.threads, 4u);
+  EXPECT_EQ(defaults.dns.timeout, 5s);
+  EXPECT_EQ(defaults.dns.cache_ttl, 30s);
+  EXPECT_EQ(defaults.max_idle_connections, 256u);
+  EXPECT_EQ(defaults.idle_timeout, 30s);
+
+  const auto set = with({"--dns-threads", "64", "--dns-timeout", "10ms", "--dns-cache-ttl", "0",
+                         "--max-idle-connections", "0", "--idle-connection-timeout", "1h"});
+  EXPECT_EQ(set.dns.threads, 64u);
+  EXPECT_EQ(set.dns.timeout, 10ms);
+  EXPECT_EQ(set.dns.cache_ttl, 0ms);
+  EXPECT_EQ(set.max_idle_connections, 0u);
+  EXPECT_EQ(set.idle_timeout, 1h);
+
+  EXPECT_THROW(with({"--dns-threads", "0"}), config_error);
+  EXPECT_THROW(with({"--dns-threads", "65"}), config_error);
+  EXPECT_THROW(with({"--dns-timeout", "9ms"}), config_error);
+  EXPECT_THROW(with({"--dns-timeout", "61s"}), config_error);
+  EXPECT_THROW(with({"--dns-cache-ttl", "2h"}), config_error);
+  EXPECT_THROW(with({"--max-idle-connections", "100001"}), config_error);
+  EXPECT_THROW(with({"--idle-connection-timeout", "0"}), config_error);
+  try {
+    with({"--idle-connection-timeout", "5ms"});
+    ADD_FAILURE() << "accepted";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--idle-connection-timeout"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace outboxd

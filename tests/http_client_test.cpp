@@ -1,12 +1,18 @@
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_future.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "outboxd/http/client.hpp"
 #include "support/post_harness.hpp"
 #include "support/receiver.hpp"
+#include "support/scripted_lookup.hpp"
 
 namespace outboxd::http {
 namespace {
@@ -397,8 +403,86 @@ TEST(http_client, connect_timeout_bounds_the_tls_handshake) {
   EXPECT_LT(plain_res.duration, 2500ms);
 }
 
-// DNS failures ("dns") are not tested: resolving a name that does not exist would ask the
-// machine's off-box DNS server.
+TEST(http_client, caps_idle_connections_across_endpoints_closing_the_longest_idle) {
+  std::vector<std::unique_ptr<receiver>> servers;
+  for (int i = 0; i < 12; ++i) servers.push_back(std::make_unique<receiver>());
+  auto options = local_options();
+  options.max_idle_connections = 4;
+  harness h(options);
+  for (const auto& server : servers) {
+    const auto req = make_request(server->url());
+    ASSERT_EQ(h.post(req).status, 200);
+    EXPECT_LE(h.client().idle_connections(), 4u);
+  }
+  EXPECT_EQ(h.client().idle_connections(), 4u);
+  EXPECT_EQ(h.client().stats().idle_closed_total_cap, 8u);
+
+  // The four used last are kept; the first one's connection was closed.
+  for (std::size_t i = 8; i < servers.size(); ++i) {
+    const auto req = make_request(servers[i]->url());
+    ASSERT_EQ(h.post(req).status, 200);
+    EXPECT_EQ(servers[i]->connections_accepted(), 1u) << i;
+  }
+  const auto first = make_request(servers[0]->url());
+  ASSERT_EQ(h.post(first).status, 200);
+  EXPECT_EQ(servers[0]->connections_accepted(), 2u);
+  EXPECT_EQ(h.client().idle_connections(), 4u);
+}
+
+TEST(http_client, a_periodic_sweep_closes_idle_connections_without_any_traffic) {
+  receiver one;
+  receiver two;
+  auto options = local_options();
+  options.idle_timeout = 100ms;
+  harness h(options);
+  const auto first = make_request(one.url());
+  const auto second = make_request(two.url());
+  ASSERT_EQ(h.post(first).status, 200);
+  ASSERT_EQ(h.post(second).status, 200);
+  EXPECT_EQ(h.client().idle_connections(), 2u);
+  h.run_for(400ms);  // no post: only the sweep can close them
+  EXPECT_EQ(h.client().idle_connections(), 0u);
+  EXPECT_EQ(h.client().stats().idle_closed_timeout, 2u);
+}
+
+TEST(http_client, a_name_whose_dns_never_answers_fails_alone_with_dns_timeout) {
+  test::scripted_lookup dns;  // outlives the client, whose destructor joins the lookup threads
+  receiver server;
+  auto options = local_options();
+  options.dns = {.threads = 2, .timeout = 300ms, .lookup = dns.function()};
+  harness h(options);
+  const auto port = std::to_string(server.port());
+  std::vector<request> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back(make_request("http://stuck.test:" + port + "/hook"));
+  for (int i = 0; i < 20; ++i) {
+    batch.push_back(make_request("http://good-" + std::to_string(i) + ".test:" + port + "/hook"));
+  }
+  const auto results = h.post_concurrently(batch);
+  auto slowest_good = std::chrono::milliseconds(0);
+  auto fastest_stuck = std::chrono::milliseconds::max();
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const auto& res = results[i];
+    if (i < 5) {
+      EXPECT_EQ(res.error_code, "dns_timeout") << res.error_detail;
+      EXPECT_GE(res.duration, 300ms);
+      EXPECT_LT(res.duration, 1000ms);
+      fastest_stuck = std::min(fastest_stuck, res.duration);
+    } else {
+      EXPECT_EQ(res.status, 200) << res.error_code << " " << res.error_detail;
+      slowest_good = std::max(slowest_good, res.duration);
+    }
+  }
+  EXPECT_LT(slowest_good, fastest_stuck) << "the other names were served while it was stuck";
+  EXPECT_EQ(server.count(), 20u);
+  EXPECT_EQ(h.client().stats().dns.lookups, 21u) << "one lookup for the five stuck requests";
+
+  const auto missing = make_request("http://missing.test:" + port + "/hook");
+  const auto res = h.post(missing);
+  EXPECT_EQ(res.error_code, "dns");
+  EXPECT_NE(res.error_detail.find("cannot resolve missing.test"), std::string::npos)
+      << res.error_detail;
+  dns.unstick();  // before the client goes: its destructor waits for the stuck lookup's thread
+}
 
 }  // namespace
 }  // namespace outboxd::http

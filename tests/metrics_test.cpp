@@ -28,6 +28,7 @@ TEST(attempt_classes, follow_the_error_code_without_a_response) {
   EXPECT_EQ(classify_attempt_outcome(0, "timeout"), attempt_class::timeout);
   EXPECT_EQ(classify_attempt_outcome(0, "connect_refused"), attempt_class::connect_error);
   EXPECT_EQ(classify_attempt_outcome(0, "dns"), attempt_class::connect_error);
+  EXPECT_EQ(classify_attempt_outcome(0, "dns_timeout"), attempt_class::connect_error);
   EXPECT_EQ(classify_attempt_outcome(0, "reset"), attempt_class::connect_error);
   for (const auto* code :
        {"tls", "tls_certificate_expired", "tls_hostname_mismatch", "tls_untrusted",

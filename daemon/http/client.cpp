@@ -17,6 +17,7 @@
 #include <boost/beast/ssl.hpp>
 #include <deque>
 #include <exception>
+#include <list>
 #include <map>
 
 #include "outboxd/http/field_syntax.hpp"
@@ -109,9 +110,8 @@ std::string classify(const error_code& ec) {
   return "io";
 }
 
-// Resolver failures are all "dns": host_not_found, host_not_found_try_again, no_data,
-// no_recovery (netdb category), service_not_found, socket_type_not_supported (addrinfo
-// category), and whatever getaddrinfo reports through errno.
+// Resolver failures are "dns" (host_not_found, host_not_found_try_again, no_data, no_recovery,
+// and whatever getaddrinfo reports through errno), except no answer in time: "dns_timeout".
 std::string describe_resolve_error(const std::string& host, const error_code& ec) {
   return fmt::format("cannot resolve {}: {}", host, ec.message());
 }
@@ -147,9 +147,12 @@ struct connection {
   }
 };
 
-struct idle_entry {
+// An idle keep-alive connection and the endpoint it belongs to.
+struct pooled {
+  std::string key;
   std::unique_ptr<connection> conn;
 };
+using pooled_list = std::list<pooled>;
 
 enum class ending {
   reusable,  // the response was read completely and the server keeps the connection open
@@ -298,7 +301,11 @@ asio::awaitable<ending> exchange_on(Stream& stream, connection& conn,
 
 struct client::impl {
   impl(asio::any_io_executor ex, client_options opts)
-      : executor(std::move(ex)), options(std::move(opts)), tls_context(ssl::context::tls_client) {
+      : executor(std::move(ex)),
+        options(std::move(opts)),
+        tls_context(ssl::context::tls_client),
+        names(options.dns),
+        sweep_timer(executor) {
     tls_context.set_verify_mode(ssl::verify_peer);
     SSL_CTX_set_min_proto_version(tls_context.native_handle(), TLS1_2_VERSION);
     error_code ec;
@@ -346,90 +353,119 @@ struct client::impl {
 
   std::unique_ptr<connection> acquire(const std::string& key);
   void release(const std::string& key, std::unique_ptr<connection> conn);
-  void drop_expired(std::deque<idle_entry>& entries, clock::time_point now) const;
+  // Closes one idle connection and forgets it.
+  void drop(pooled_list::iterator entry);
+  void drop_expired(clock::time_point now);
+  void arm_sweep();
+  void stop_sweep();
 
   asio::any_io_executor executor;
   client_options options;
   ssl::context tls_context;
   std::string tls_setup_error;  // https posts fail with it instead of trusting less than asked
-  // Idle keep-alive connections per endpoint key, oldest first.
-  std::map<std::string, std::deque<idle_entry>, std::less<>> idle;
+  resolver names;
+  // Idle keep-alive connections, all endpoints, in the order they became idle (oldest first),
+  // and per endpoint key the same entries, oldest first.
+  pooled_list idle;
+  std::map<std::string, std::deque<pooled_list::iterator>, std::less<>> idle_by_key;
+  asio::steady_timer sweep_timer;
+  bool sweep_armed = false;
+  std::uint64_t sweep_generation = 0;  // a sweep wait from before close_idle() does nothing
+  // The sweep's handler may run after the client is gone (cancelled by its destruction).
+  std::shared_ptr<char> lifetime = std::make_shared<char>();
+  std::uint64_t closed_endpoint_cap = 0;
+  std::uint64_t closed_total_cap = 0;
+  std::uint64_t closed_timeout = 0;
 };
 
-void client::impl::drop_expired(std::deque<idle_entry>& entries, clock::time_point now) const {
-  while (!entries.empty() && now - entries.front().conn->idle_since > options.idle_timeout) {
-    entries.front().conn->close();
-    entries.pop_front();
+void client::impl::drop(pooled_list::iterator entry) {
+  const auto found = idle_by_key.find(entry->key);
+  auto& entries = found->second;
+  entries.erase(std::find(entries.begin(), entries.end(), entry));
+  if (entries.empty()) idle_by_key.erase(found);
+  entry->conn->close();
+  idle.erase(entry);
+}
+
+void client::impl::drop_expired(clock::time_point now) {
+  while (!idle.empty() && now - idle.front().conn->idle_since > options.idle_timeout) {
+    drop(idle.begin());
+    ++closed_timeout;
   }
 }
 
 std::unique_ptr<connection> client::impl::acquire(const std::string& key) {
-  const auto found = idle.find(key);
-  if (found == idle.end()) return nullptr;
-  auto& entries = found->second;
-  drop_expired(entries, clock::now());
-  std::unique_ptr<connection> conn;
-  if (!entries.empty()) {
-    // Most recently used first: the one least likely to have been closed by the server.
-    conn = std::move(entries.back().conn);
-    entries.pop_back();
-  }
-  if (entries.empty()) idle.erase(found);
+  drop_expired(clock::now());
+  const auto found = idle_by_key.find(key);
+  if (found == idle_by_key.end()) return nullptr;
+  // Most recently used first: the one least likely to have been closed by the server.
+  const auto entry = found->second.back();
+  found->second.pop_back();
+  if (found->second.empty()) idle_by_key.erase(found);
+  auto conn = std::move(entry->conn);
+  idle.erase(entry);
   return conn;
 }
 
 void client::impl::release(const std::string& key, std::unique_ptr<connection> conn) {
-  if (options.max_idle_per_endpoint == 0) return;  // destroying it closes it
-  auto& entries = idle[key];
+  // Destroying a connection closes it.
+  if (options.max_idle_per_endpoint == 0 || options.max_idle_connections == 0) return;
   const auto now = clock::now();
-  drop_expired(entries, now);
-  while (entries.size() >= options.max_idle_per_endpoint) {
-    entries.front().conn->close();
-    entries.pop_front();
+  drop_expired(now);
+  if (const auto same = idle_by_key.find(key);
+      same != idle_by_key.end() && same->second.size() >= options.max_idle_per_endpoint) {
+    drop(same->second.front());
+    ++closed_endpoint_cap;
+  }
+  if (idle.size() >= options.max_idle_connections) {
+    drop(idle.begin());  // idle longest, whichever endpoint it belongs to
+    ++closed_total_cap;
   }
   conn->idle_since = now;
-  entries.push_back({std::move(conn)});
+  idle.push_back({key, std::move(conn)});
+  idle_by_key[key].push_back(std::prev(idle.end()));
+  arm_sweep();
+}
+
+void client::impl::arm_sweep() {
+  if (sweep_armed || idle.empty()) return;
+  sweep_armed = true;
+  // An idle connection is closed at most a quarter of the timeout late.
+  const auto interval = std::max(options.idle_timeout / 4, std::chrono::milliseconds(10));
+  sweep_timer.expires_after(interval);
+  sweep_timer.async_wait([this, alive = std::weak_ptr<char>(lifetime),
+                          generation = sweep_generation](const error_code& ec) {
+    if (alive.expired() || generation != sweep_generation) return;
+    sweep_armed = false;
+    if (ec) return;
+    drop_expired(clock::now());
+    arm_sweep();  // while anything is left to sweep
+  });
+}
+
+void client::impl::stop_sweep() {
+  ++sweep_generation;
+  sweep_armed = false;
+  sweep_timer.cancel();
 }
 
 asio::awaitable<std::vector<tcp::endpoint>> client::impl::resolve(const endpoint_url& url,
                                                                   clock::time_point deadline,
                                                                   response& out) {
-  // getaddrinfo runs on Asio's resolver thread and cannot be interrupted: cancel() only takes
-  // effect once it returns. So the lookup completes into shared state that outlives this
-  // coroutine, and we wait on a timer that either the lookup or the deadline ends.
-  struct lookup {
-    explicit lookup(const asio::any_io_executor& ex) : resolver(ex), wake(ex) {}
-    tcp::resolver resolver;
-    asio::steady_timer wake;
-    bool done = false;
-    error_code ec;
-    tcp::resolver::results_type results;
-  };
-  auto state = std::make_shared<lookup>(executor);
-  state->wake.expires_at(deadline);
-  const std::string service = std::to_string(url.port);
-  state->resolver.async_resolve(url.host, service, tcp::resolver::numeric_service,
-                                [state](const error_code& ec, tcp::resolver::results_type results) {
-                                  state->done = true;
-                                  state->ec = ec;
-                                  state->results = std::move(results);
-                                  state->wake.cancel();
-                                });
-  const auto [wait_ec] = co_await state->wake.async_wait(asio::as_tuple(asio::use_awaitable));
-  (void)wait_ec;  // cancelled when the lookup finished, expired at the deadline: `done` tells
+  // On the resolver's own threads: a name whose DNS never answers delays only its own requests.
+  const auto answer = co_await names.resolve(url.host, deadline);
   std::vector<tcp::endpoint> endpoints;
-  if (!state->done) {
-    state->resolver.cancel();
-    fail(out, "timeout",
-         fmt::format("timed out resolving {} (limit {} ms)", url.host,
-                     options.connect_timeout.count()));
+  if (answer.error == asio::error::timed_out) {
+    fail(out, "dns_timeout",
+         fmt::format("no DNS answer for {} in time (limit {} ms, and at most {} ms per lookup)",
+                     url.host, options.connect_timeout.count(), names.options().timeout.count()));
     co_return endpoints;
   }
-  if (state->ec) {
-    fail(out, "dns", describe_resolve_error(url.host, state->ec));
+  if (answer.error) {
+    fail(out, "dns", describe_resolve_error(url.host, answer.error));
     co_return endpoints;
   }
-  for (const auto& entry : state->results) endpoints.push_back(entry.endpoint());
+  for (const auto& address : answer.addresses) endpoints.emplace_back(address, url.port);
   if (endpoints.empty()) fail(out, "dns", fmt::format("{} has no addresses", url.host));
   co_return endpoints;
 }
@@ -624,10 +660,15 @@ asio::awaitable<response> client::post(const request& request) {
 
 const std::string& client::tls_setup_error() const { return impl_->tls_setup_error; }
 
-std::size_t client::idle_connections() const {
-  std::size_t count = 0;
-  for (const auto& [key, entries] : impl_->idle) count += entries.size();
-  return count;
+std::size_t client::idle_connections() const { return impl_->idle.size(); }
+
+client_stats client::stats() const {
+  return {.idle_connections = impl_->idle.size(),
+          .idle_closed_endpoint_cap = impl_->closed_endpoint_cap,
+          .idle_closed_total_cap = impl_->closed_total_cap,
+          .idle_closed_timeout = impl_->closed_timeout,
+          .dns = impl_->names.stats(),
+          .dns_in_flight = impl_->names.in_flight()};
 }
 
 void client::set_address_policy(address_policy addresses) {
@@ -639,10 +680,10 @@ void client::set_endpoint_policy(endpoint_policy endpoints) {
 }
 
 void client::close_idle() {
-  for (auto& [key, entries] : impl_->idle) {
-    for (auto& entry : entries) entry.conn->close();
-  }
+  for (auto& entry : impl_->idle) entry.conn->close();
   impl_->idle.clear();
+  impl_->idle_by_key.clear();
+  impl_->stop_sweep();
 }
 
 }  // namespace outboxd::http

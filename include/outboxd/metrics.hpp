@@ -74,6 +74,15 @@ struct metrics_snapshot {
   std::uint64_t iam_reports_written = 0;
   std::uint64_t iam_reports_failed = 0;
   bool listener_subscribed = false;
+  // The HTTP client's keep-alive pool and resolver (http/client.hpp, http/resolver.hpp).
+  std::uint64_t idle_connections = 0;
+  std::uint64_t idle_closed_endpoint_cap = 0;
+  std::uint64_t idle_closed_total_cap = 0;
+  std::uint64_t idle_closed_timeout = 0;
+  std::uint64_t dns_lookups = 0;
+  std::uint64_t dns_cache_hits = 0;
+  std::uint64_t dns_timeouts = 0;
+  std::uint64_t dns_in_flight = 0;
   std::optional<double> clock_offset_seconds;  // database - local; empty until measured
   // From the sampler's last successful query; empty before the first.
   struct backlog {

@@ -31,10 +31,7 @@ post_harness::post_harness(http::client_options options)
     : client_(io_.get_executor(), std::move(options)) {}
 
 http::response post_harness::post(const http::request& req) {
-  io_.restart();
-  auto done = asio::co_spawn(io_, client_.post(req), asio::use_future);
-  io_.run();
-  return done.get();
+  return post_concurrently({req}).front();
 }
 
 std::vector<http::response> post_harness::post_concurrently(
@@ -44,10 +41,19 @@ std::vector<http::response> post_harness::post_concurrently(
   for (const auto& req : requests) {
     pending.push_back(asio::co_spawn(io_, client_.post(req), asio::use_future));
   }
-  io_.run();
+  // Runs the loop until the posts are done, not until it runs out of work: the idle sweep's timer
+  // keeps it busy. Each post ends by its request deadline, so this loop is bounded.
+  for (auto& f : pending) {
+    while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io_.run_one();
+  }
   std::vector<http::response> results;
   for (auto& f : pending) results.push_back(f.get());
   return results;
+}
+
+void post_harness::run_for(std::chrono::milliseconds how_long) {
+  io_.restart();
+  io_.run_for(how_long);
 }
 
 }  // namespace outboxd::test

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,9 @@ class post_harness {
   http::response post(const http::request& req);
   // Several posts at once on the one executor.
   std::vector<http::response> post_concurrently(const std::vector<http::request>& requests);
+
+  // Runs the loop for `how_long` (the idle sweep's timer fires meanwhile).
+  void run_for(std::chrono::milliseconds how_long);
 
   http::client& client() { return client_; }
 

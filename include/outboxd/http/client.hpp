@@ -13,6 +13,7 @@
 #include "outboxd/http/address_policy.hpp"
 #include "outboxd/http/endpoint_policy.hpp"
 #include "outboxd/http/endpoint_url.hpp"
+#include "outboxd/http/resolver.hpp"
 #include "outboxd/message.hpp"
 
 namespace outboxd::http {
@@ -26,13 +27,14 @@ struct request {
 // How one attempt ended: a status code when a response came, an error code when none did.
 struct response {
   int status = 0;  // 0 unless a complete response came (a body cut off mid-way is an error)
-  // Empty when a response came; otherwise one of: timeout, connect_refused, dns, reset,
-  // protocol (a malformed or endless response head, too many interim responses), io (any other
-  // transport error), a TLS failure: tls_certificate_expired (outside its validity period),
-  // tls_hostname_mismatch, tls_untrusted (self-signed, unknown CA), tls_protocol_version (the
-  // server offers nothing from TLS 1.2 up), tls_client_certificate_rejected (the server refused
-  // ours or wanted one), tls (anything else); or a refusal before anything was sent:
-  // https_required, port_not_allowed (endpoint_policy), blocked_address (address_policy).
+  // Empty when a response came; otherwise one of: timeout, connect_refused, dns (the name does
+  // not resolve), dns_timeout (no DNS answer in time), reset, protocol (a malformed or endless
+  // response head, too many interim responses), io (any other transport error), a TLS failure:
+  // tls_certificate_expired (outside its validity period), tls_hostname_mismatch, tls_untrusted
+  // (self-signed, unknown CA), tls_protocol_version (the server offers nothing from TLS 1.2 up),
+  // tls_client_certificate_rejected (the server refused ours or wanted one), tls (anything else);
+  // or a refusal before anything was sent: https_required, port_not_allowed (endpoint_policy),
+  // blocked_address (address_policy).
   std::string error_code;
   std::string error_detail;  // for logs and the attempt record
   std::string body_prefix;   // the response body's first bytes, at most max_response_bytes
@@ -47,7 +49,13 @@ struct client_options {
   std::size_t max_response_bytes = 4096;              // read and kept; a longer body is cut and the
                                                       // connection dropped instead of drained
   std::size_t max_idle_per_endpoint = 16;
-  std::chrono::milliseconds idle_timeout{30'000};  // pooled connections idle longer are closed
+  // Idle connections kept, all endpoints together: past it the one idle longest is closed, so
+  // many distinct receivers cannot use up file descriptors.
+  std::size_t max_idle_connections = 256;
+  // Pooled connections idle longer are closed, by a periodic sweep (every quarter of it) and
+  // before any reuse.
+  std::chrono::milliseconds idle_timeout{30'000};
+  resolver_options dns;
   address_policy addresses;
   endpoint_policy endpoints;
   std::string ca_file;  // extra trusted CAs (PEM) on top of the system store; empty for none
@@ -60,6 +68,17 @@ struct client_options {
 // HTTP/1.1 POSTs with Boost.Beast: keep-alive connections reused per endpoint (bounded pool),
 // https with certificate and host-name verification and SNI, redirects never followed, every
 // step under a deadline. Single-threaded: use from one executor. Never throws from post().
+struct client_stats {
+  std::size_t idle_connections = 0;
+  // Idle connections closed: over max_idle_per_endpoint, over max_idle_connections, idle past
+  // idle_timeout.
+  std::uint64_t idle_closed_endpoint_cap = 0;
+  std::uint64_t idle_closed_total_cap = 0;
+  std::uint64_t idle_closed_timeout = 0;
+  resolver_stats dns;
+  std::size_t dns_in_flight = 0;
+};
+
 class client {
  public:
   client(boost::asio::any_io_executor executor, client_options options);
@@ -76,7 +95,9 @@ class client {
   const std::string& tls_setup_error() const;
 
   std::size_t idle_connections() const;
-  // Closes every pooled connection (shutdown, or a test checking reconnects).
+  client_stats stats() const;
+  // Closes every pooled connection and stops the idle sweep's timer until a connection is pooled
+  // again (shutdown: the timer would keep the event loop running; or a test checking reconnects).
   void close_idle();
   // A reload: connections opened from now on are checked against this policy.
   void set_address_policy(address_policy addresses);
