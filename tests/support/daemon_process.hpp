@@ -8,6 +8,12 @@
 
 namespace outboxd::test {
 
+// Which outboxd binary to run, when not the one built with the tests (a harness testing another
+// build). A type of its own, so that a braced list of arguments never converts to it.
+struct binary_path {
+  std::string path;
+};
+
 // The real `outboxd` binary as a child process (for crash and signal tests). Output goes to a log
 // file. The destructor kills it if it is still running.
 class daemon_process {
@@ -16,11 +22,14 @@ class daemon_process {
   // OUTBOXD_TEST_* variables.
   explicit daemon_process(const std::vector<std::string>& arguments,
                           const std::vector<std::string>& environment = {});
+  daemon_process(const binary_path& binary, const std::vector<std::string>& arguments,
+                 const std::vector<std::string>& environment = {});
   ~daemon_process();
   daemon_process(const daemon_process&) = delete;
   daemon_process& operator=(const daemon_process&) = delete;
 
   void send(int signal) const;
+  int pid() const { return pid_; }
   // The exit code (128 + signal when killed by one), or nullopt if it still runs at the deadline.
   std::optional<int> wait_for_exit(std::chrono::milliseconds timeout);
   std::string log() const;
@@ -40,6 +49,9 @@ struct command_output {
   std::string err;
 };
 command_output run_binary(const std::vector<std::string>& arguments,
+                          const std::vector<std::string>& environment = {},
+                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
+command_output run_binary(const binary_path& binary, const std::vector<std::string>& arguments,
                           const std::vector<std::string>& environment = {},
                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
 

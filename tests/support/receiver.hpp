@@ -49,6 +49,9 @@ class receiver {
   struct options {
     bool tls = false;
     std::uint16_t port = 0;  // 0: any free port
+    // false: requests are answered but not kept (requests() and count() see none), for a
+    // long-running receiver whose caller records what it needs in react_with.
+    bool keep_requests = true;
   };
   receiver();
   explicit receiver(options opts);
