@@ -33,7 +33,7 @@ then checks the bookkeeping and what the receivers saw. Exit 0 only if every che
   --lease D                the daemons' --lease (default 10s)
   --http-request-timeout D the daemons' --http-request-timeout (default 1s)
   --statement-timeout D    the daemons' --statement-timeout (default 2s)
-  --max-attempts N         the daemons' --max-attempts (default 8)
+  --max-attempts N         the daemons' --max-attempts (default 6)
   --converge-timeout D     after the faults stop, how long everything may take to settle
                            (default 90s)
   --outboxd PATH           the binary under test (default: the one built with this harness)

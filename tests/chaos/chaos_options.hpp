@@ -35,7 +35,7 @@ struct chaos_options {
   std::chrono::milliseconds lease{10'000};
   std::chrono::milliseconds http_request_timeout{1'000};
   std::chrono::milliseconds statement_timeout{2'000};
-  int max_attempts = 8;
+  int max_attempts = 6;
 
   std::chrono::milliseconds converge_timeout{90'000};
   std::string outboxd;  // the binary under test

@@ -60,7 +60,34 @@ std::string_view fault_name(fault_kind kind) {
 }
 
 fault_injector::fault_injector(fault_options options, daemon_fleet& fleet, pg_cluster& cluster)
-    : options_(std::move(options)), fleet_(fleet), cluster_(cluster), random_(options_.seed) {}
+    : options_(std::move(options)),
+      fleet_(fleet),
+      cluster_(cluster),
+      random_(options_.seed),
+      disturbances_(static_cast<std::size_t>(fleet.size()) + 1) {}
+
+void fault_injector::disturb(int daemon, bool begins) {
+  const std::lock_guard lock(mutex_);
+  auto& d = disturbances_[daemon < 0 ? disturbances_.size() - 1 : static_cast<std::size_t>(daemon)];
+  if (begins) {
+    ++d.in_progress;
+  } else {
+    --d.in_progress;
+    d.last_end = steady_clock::now();
+  }
+}
+
+bool fault_injector::disturbed(int daemon, std::chrono::milliseconds settle) const {
+  const std::lock_guard lock(mutex_);
+  const auto now = steady_clock::now();
+  for (const auto& d : {disturbances_[static_cast<std::size_t>(daemon)], disturbances_.back()}) {
+    if (d.in_progress > 0 ||
+        (d.last_end.time_since_epoch().count() != 0 && now - d.last_end < settle)) {
+      return true;
+    }
+  }
+  return false;
+}
 
 fault_injector::~fault_injector() { stop(); }
 
@@ -148,11 +175,13 @@ void fault_injector::kill_one() {
   const int victim =
       candidates[std::uniform_int_distribution<std::size_t>(0, candidates.size() - 1)(random_)];
   const auto started = system_clock::now();
+  disturb(victim, true);
   fleet_.kill(victim);
   // Restarted even when stopping: the run ends with every daemon up.
   const auto restart_at = steady_clock::now() + options_.restart_delay;
   while (steady_clock::now() < restart_at) std::this_thread::sleep_for(kWaitSlice);
   fleet_.start(victim);
+  disturb(victim, false);
   record(fault_kind::kill, victim, started);
 }
 
@@ -171,32 +200,48 @@ void fault_injector::begin(fault_kind kind) {
     if (is_long(kind)) {
       const int daemon = kind == fault_kind::database_stall ? -1 : pick(0);
       if (kind != fault_kind::database_stall && daemon < 0) return;
+      disturb(daemon, true);
+      std::vector<int> stalled;
+      try {
+        switch (kind) {
+          case fault_kind::pause:
+            fleet_.pause(daemon);
+            break;
+          case fault_kind::partition_close:
+            fleet_.proxy(daemon).stop();
+            break;
+          case fault_kind::partition_blackhole:
+            fleet_.proxy(daemon).blackhole(true);
+            break;
+          default:
+            stalled = stall_delivery_sessions();
+            break;
+        }
+      } catch (...) {
+        disturb(daemon, false);
+        throw;
+      }
       current_ = {.active = true,
                   .kind = kind,
                   .daemon = daemon,
+                  .stalled = std::move(stalled),
                   .started = started,
                   .ends = steady_clock::now() + options_.long_fault};
-      switch (kind) {
-        case fault_kind::pause:
-          fleet_.pause(daemon);
-          break;
-        case fault_kind::partition_close:
-          fleet_.proxy(daemon).stop();
-          break;
-        case fault_kind::partition_blackhole:
-          fleet_.proxy(daemon).blackhole(true);
-          break;
-        default:
-          current_.stalled = stall_delivery_sessions();
-          break;
-      }
       return;
     }
     int daemon = -1;
+    if (kind == fault_kind::graceful_restart) {
+      daemon = pick(1);
+      if (daemon < 0) return;
+    }
+    disturb(daemon, true);
+    struct ends {
+      fault_injector& self;
+      int daemon;
+      ~ends() { self.disturb(daemon, false); }
+    } ending{*this, daemon};
     switch (kind) {
       case fault_kind::graceful_restart:
-        daemon = pick(1);
-        if (daemon < 0) return;
         fleet_.terminate(daemon, options_.shutdown_timeout + std::chrono::seconds(5));
         fleet_.start(daemon);
         break;
@@ -223,6 +268,11 @@ void fault_injector::begin(fault_kind kind) {
 void fault_injector::end_current() {
   if (!current_.active) return;
   current_.active = false;
+  struct ends {
+    fault_injector& self;
+    int daemon;
+    ~ends() { self.disturb(daemon, false); }
+  } ending{*this, current_.daemon};
   try {
     switch (current_.kind) {
       case fault_kind::pause:
@@ -248,13 +298,18 @@ void fault_injector::end_current() {
 
 std::vector<int> fault_injector::stall_delivery_sessions() {
   test::sql_session sql(options_.admin_url, "chaos faults");
-  const auto rows = sql.exec(
-      "SELECT pid FROM pg_stat_activity WHERE application_name = 'outboxd delivery' "
-      "AND state = 'idle'");
   std::vector<int> stalled;
-  for (int r = 0; r < rows.rows(); ++r) {
-    const auto pid = static_cast<int>(rows.int64(r, 0));
-    if (::kill(pid, SIGSTOP) == 0) stalled.push_back(pid);
+  // Idle ones only: a session stopped in the middle of a statement could hold locks others need.
+  // Under load every session may be busy at one moment; look again a few times.
+  for (int look = 0; look < 40 && stalled.empty(); ++look) {
+    if (look > 0) std::this_thread::sleep_for(kWaitSlice);
+    const auto rows = sql.exec(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'outboxd delivery' "
+        "AND state = 'idle'");
+    for (int r = 0; r < rows.rows(); ++r) {
+      const auto pid = static_cast<int>(rows.int64(r, 0));
+      if (::kill(pid, SIGSTOP) == 0) stalled.push_back(pid);
+    }
   }
   if (stalled.empty()) throw std::runtime_error("no idle 'outboxd delivery' session to stall");
   return stalled;

@@ -62,6 +62,9 @@ class fault_injector {
   void stop();
 
   std::vector<fault_record> faults() const;
+  // Whether `daemon` is disturbed at this moment: a fault on it or on the database is in
+  // progress, or ended less than `settle` ago. Resource samples taken then are not compared.
+  bool disturbed(int daemon, std::chrono::milliseconds settle) const;
   // A kind that could not be injected (e.g. the database did not come back) is an error.
   std::vector<std::string> errors() const;
 
@@ -95,6 +98,13 @@ class fault_injector {
 
   mutable std::mutex mutex_;
   std::vector<fault_record> faults_;
+  // Per daemon and for the database (last entry): a fault in progress, and the last one's end.
+  struct disturbance {
+    int in_progress = 0;
+    std::chrono::steady_clock::time_point last_end;
+  };
+  std::vector<disturbance> disturbances_;
+  void disturb(int daemon, bool begins);
   std::vector<std::string> errors_;
 };
 

@@ -64,6 +64,9 @@ std::vector<std::string> daemon_arguments(const chaos_options& o) {
           "--reconnect-min", "50ms",
           "--reconnect-max", "1s",
           "--circuit-breaker-cooldown", "2s",
+          // Few slots per endpoint, so that work queues behind slow answers and a graceful
+          // restart has queued deliveries to hand back (releases are part of the lease protocol).
+          "--max-in-flight-per-endpoint", "8",
           "--shutdown-timeout", ms(kShutdownTimeout),
           "--admin-address", "127.0.0.1:0"};
 }
@@ -82,14 +85,16 @@ int run(const chaos_options& o, const std::string& command) {
   pg_cluster cluster;
   test::sql_session(cluster.url()).script("CREATE DATABASE chaos");
   const auto url = cluster.url("chaos");
-  test::sql_session sql(url, "chaos checker");
-  sql.script(read_file(OUTBOXD_FERRISKEY_FIXTURE));
+  // Replaced after the faults: a database restart breaks it.
+  auto session = std::make_unique<test::sql_session>(url, "chaos checker");
+  auto& setup = *session;
+  setup.script(read_file(OUTBOXD_FERRISKEY_FIXTURE));
   const auto migrated =
       test::run_binary(test::binary_path{o.outboxd}, {"migrate", "--database-url", url});
   if (migrated.exit_code != 0) {
     throw std::runtime_error("outboxd migrate failed: " + migrated.err + migrated.out);
   }
-  claim_audit::install(sql);
+  claim_audit::install(setup);
 
   const std::string realm = test::uuid(1);
   hook_receivers receivers({.status_500 = o.rate_500,
@@ -99,7 +104,7 @@ int run(const chaos_options& o, const std::string& command) {
                             .max_failures_per_message = o.max_failures_per_message,
                             .slow_by = o.http_request_timeout + 500ms},
                            o.seed);
-  receivers.install(sql, realm);
+  receivers.install(setup, realm);
 
   daemon_fleet fleet({.binary = o.outboxd,
                       .database_url = url,
@@ -109,16 +114,13 @@ int run(const chaos_options& o, const std::string& command) {
   // Ready when each has its sessions: its listener is the last one a daemon opens.
   if (!wait_for(
           [&] {
-            return sql.scalar(
+            return setup.scalar(
                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                        "'outboxd listener'") >= o.daemons;
           },
           kStartTimeout, 100ms)) {
     throw std::runtime_error("the daemons did not start:\n" + fleet.log_tail(0, 30));
   }
-  resource_sampler sampler(fleet.pid(0), [&fleet] {
-    return static_cast<std::int64_t>(fleet.proxy(0).open_connections());
-  });
 
   event_ledger ledger;
   say(fmt::format("running for {} s: {} daemons, {} events/s offered, seed {}",
@@ -141,6 +143,10 @@ int run(const chaos_options& o, const std::string& command) {
                          .seed = o.seed,
                          .admin_url = url},
                         fleet, cluster);
+  resource_sampler sampler(
+      fleet.pid(0),
+      [&fleet] { return static_cast<std::int64_t>(fleet.proxy(0).open_connections()); },
+      [&faults, &o] { return faults.disturbed(0, o.lease); });
   faults.start(until);
   auto next_progress = started + kProgressEvery;
   while (steady_clock::now() < until) {
@@ -169,18 +175,23 @@ int run(const chaos_options& o, const std::string& command) {
   report.converge_bound = o.converge_timeout;
   const auto unfinished = [&] {
     try {
-      return sql.scalar(
+      if (!session) session = std::make_unique<test::sql_session>(url, "chaos checker");
+      return session->scalar(
           "SELECT (SELECT count(*) FROM outboxd.outbox) + (SELECT count(*) FROM "
           "outboxd.deliveries WHERE status IN ('pending', 'delivering'))");
     } catch (const std::exception&) {
+      session.reset();  // PostgreSQL restarted under it: a new one next time
       return std::int64_t{-1};
     }
   };
+  session.reset();
   if (wait_for([&] { return unfinished() == 0; }, o.converge_timeout, 250ms)) {
     report.converged_after =
         std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - faults_stopped);
   }
   sampler.stop();
+  session = std::make_unique<test::sql_session>(url, "chaos checker");
+  auto& sql = *session;
   say("stopping the daemons");
   for (int d = 0; d < fleet.size(); ++d) fleet.terminate(d, kShutdownTimeout + 5s);
   // A daemon's last statement may still run in its server session after it exited.
@@ -207,7 +218,10 @@ int run(const chaos_options& o, const std::string& command) {
                                                   "the faults' end",
                                                   o.converge_timeout.count() / 1000)};
   if (!report.converged_after) {
-    converged.fail(fmt::format("{} rows unfinished", unfinished()));
+    converged.fail(fmt::format(
+        "{} rows unfinished",
+        sql.scalar("SELECT (SELECT count(*) FROM outboxd.outbox) + (SELECT count(*) FROM "
+                   "outboxd.deliveries WHERE status IN ('pending', 'delivering'))")));
     const auto rows = sql.exec(
         "SELECT coalesce(string_agg(id || ':' || status, ' '), '') FROM (SELECT id, status "
         "FROM outboxd.deliveries WHERE status IN ('pending', 'delivering') ORDER BY id LIMIT 8) x");
@@ -228,11 +242,23 @@ int run(const chaos_options& o, const std::string& command) {
   const auto injected = faults.faults();
   for (const auto& fault : injected) {
     recovery r{.fault = fault};
+    // The next fault that hit the same target: a recovery after it began is not this one's.
+    std::optional<system_clock::time_point> next_hit;
+    for (const auto& other : injected) {
+      if (other.daemon == fault.daemon && other.started >= fault.ended &&
+          (!next_hit || other.started < *next_hit)) {
+        next_hit = other.started;
+      }
+    }
     const auto at = fault.daemon >= 0
                         ? claim_audit::first_outcome_by(
                               sql, daemon_fleet::instance_id(fault.daemon), fault.ended)
                         : claim_audit::first_outcome_of_event_after(sql, fault.ended);
-    if (at) r.took = std::chrono::duration_cast<std::chrono::milliseconds>(*at - fault.ended);
+    if (at && next_hit && *at > *next_hit) {
+      r.interrupted = true;
+    } else if (at) {
+      r.took = std::chrono::duration_cast<std::chrono::milliseconds>(*at - fault.ended);
+    }
     report.recoveries.push_back(r);
   }
   report.fault_errors = faults.errors();

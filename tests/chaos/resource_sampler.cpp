@@ -32,8 +32,12 @@ std::int64_t rss_kib(int pid) {
 
 }  // namespace
 
-resource_sampler::resource_sampler(int pid, std::function<std::int64_t()> connections)
-    : pid_(pid), connections_(std::move(connections)), thread_([this] { run(); }) {}
+resource_sampler::resource_sampler(int pid, std::function<std::int64_t()> connections,
+                                   std::function<bool()> disturbed)
+    : pid_(pid),
+      connections_(std::move(connections)),
+      disturbed_(std::move(disturbed)),
+      thread_([this] { run(); }) {}
 
 resource_sampler::~resource_sampler() { stop(); }
 
@@ -48,7 +52,8 @@ void resource_sampler::run() {
     resource_sample s{.at = std::chrono::steady_clock::now(),
                       .fds = count_fds(pid_),
                       .rss_kib = rss_kib(pid_),
-                      .connections = connections_()};
+                      .connections = connections_(),
+                      .disturbed = disturbed_()};
     if (s.fds >= 0 && s.rss_kib >= 0) {
       const std::lock_guard lock(mutex_);
       samples_.push_back(s);
@@ -60,14 +65,21 @@ void resource_sampler::run() {
 }
 
 growth_verdict resource_sampler::judge(const growth_tolerance& tolerance) const {
-  const std::lock_guard lock(mutex_);
+  std::vector<resource_sample> samples;
+  {
+    const std::lock_guard lock(mutex_);
+    for (const auto& s : samples_) {
+      if (!s.disturbed) samples.push_back(s);
+    }
+  }
   growth_verdict v;
-  v.samples = samples_.size();
-  if (samples_.size() < 6) {
-    v.problems.push_back(fmt::format("only {} resource samples of daemon 0", samples_.size()));
+  v.samples = samples.size();
+  if (samples.size() < 6) {
+    v.problems.push_back(
+        fmt::format("only {} undisturbed resource samples of daemon 0", samples.size()));
     return v;
   }
-  const auto third = samples_.size() / 3;
+  const auto third = samples.size() / 3;
   const auto largest = [](auto begin, auto end) {
     resource_sample m;
     for (auto it = begin; it != end; ++it) {
@@ -77,8 +89,8 @@ growth_verdict resource_sampler::judge(const growth_tolerance& tolerance) const 
     }
     return m;
   };
-  v.first = largest(samples_.begin(), samples_.begin() + static_cast<std::ptrdiff_t>(third));
-  v.last = largest(samples_.end() - static_cast<std::ptrdiff_t>(third), samples_.end());
+  v.first = largest(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(third));
+  v.last = largest(samples.end() - static_cast<std::ptrdiff_t>(third), samples.end());
   if (v.last.fds > v.first.fds + tolerance.fds) {
     v.problems.push_back(fmt::format("file descriptors grew from {} to {} (tolerance +{})",
                                      v.first.fds, v.last.fds, tolerance.fds));

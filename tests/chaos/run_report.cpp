@@ -78,9 +78,11 @@ void run_report::print(std::FILE* out) const {
   std::chrono::milliseconds longest{0};
   std::string longest_what = "none measured";
   int unmeasured = 0;
+  int interrupted = 0;
   for (const auto& r : recoveries) {
+    if (r.interrupted) ++interrupted;
     if (!r.took) {
-      ++unmeasured;
+      if (!r.interrupted) ++unmeasured;
       continue;
     }
     if (*r.took >= longest) {

@@ -15,10 +15,12 @@ namespace outboxd::chaos {
 // How long the system took to get back to work after one fault (claim_audit.hpp says how it is
 // read): for a fault on one daemon, from the fault's end until that daemon recorded an outcome;
 // for the database and every daemon at once, until an event written after the fault's end had an
-// outcome recorded. Unset when nothing was recorded by the end of the run.
+// outcome recorded. Unset when nothing was recorded by the end of the run, or when the next fault
+// on the same target began first (interrupted).
 struct recovery {
   fault_record fault;
   std::optional<std::chrono::milliseconds> took;
+  bool interrupted = false;
 };
 
 struct run_report {
