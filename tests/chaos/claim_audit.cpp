@@ -60,7 +60,10 @@ std::optional<system_clock::time_point> first_outcome_by(test::sql_session& sql,
   const auto at = micros(after);
   return as_time(
       sql.exec("SELECT (extract(epoch FROM t.at) * 1000000)::bigint FROM chaos_audit.transitions t "
-               "WHERE t.old_holder = $1 AND t.at > to_timestamp($2::bigint / 1e6) AND " +
+               "WHERE t.old_holder = $1 AND t.at > to_timestamp($2::bigint / 1e6) AND EXISTS ("
+               "SELECT 1 FROM chaos_audit.transitions c WHERE c.delivery_id = t.delivery_id "
+               "AND c.new_token = t.old_token AND c.new_token > c.old_token AND c.new_holder = $1 "
+               "AND c.at > to_timestamp($2::bigint / 1e6)) AND " +
                    std::string(kIsOutcome) + " ORDER BY t.at LIMIT 1",
                {instance_id, at}));
 }

@@ -18,8 +18,9 @@ namespace claim_audit {
 
 void install(test::sql_session& sql);
 
-// The first outcome recorded after `after` by the daemon `instance_id` (an attempt's outcome
-// under its own claim: same token, out of 'delivering', attempt_count one up).
+// The first outcome recorded by the daemon `instance_id` for a claim it made after `after` (an
+// attempt's outcome under its own claim: same token, out of 'delivering', attempt_count one up).
+// A claim from before would count a write its previous process left running in the database.
 std::optional<std::chrono::system_clock::time_point> first_outcome_by(
     test::sql_session& sql, const std::string& instance_id,
     std::chrono::system_clock::time_point after);

@@ -92,8 +92,8 @@ void run_report::print(std::FILE* out) const {
   }
   fmt::print(out,
              "recovery (fault end -> next recorded outcome): longest {:.2f} s ({}); {} "
-             "unmeasured\n",
-             seconds(longest), longest_what, unmeasured);
+             "interrupted by the next fault on the same target, {} with no outcome after\n",
+             seconds(longest), longest_what, interrupted, unmeasured);
   for (const auto& [name, k] : kinds) {
     fmt::print(out, "  {:<21} {:>4} injected, longest recovery {:.2f} s{}\n", name, k.count,
                seconds(k.longest),
