@@ -21,6 +21,7 @@ CREATE TABLE chaos_audit.transitions (
 );
 CREATE INDEX transitions_holder_at ON chaos_audit.transitions (old_holder, at);
 CREATE INDEX transitions_at ON chaos_audit.transitions (at);
+CREATE INDEX transitions_delivery ON chaos_audit.transitions (delivery_id, new_token);
 CREATE FUNCTION chaos_audit.record() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO chaos_audit.transitions (delivery_id, old_token, new_token, old_status, new_status,

@@ -250,10 +250,14 @@ int run(const chaos_options& o, const std::string& command) {
         next_hit = other.started;
       }
     }
-    const auto at = fault.daemon >= 0
-                        ? claim_audit::first_outcome_by(
-                              sql, daemon_fleet::instance_id(fault.daemon), fault.ended)
-                        : claim_audit::first_outcome_of_event_after(sql, fault.ended);
+    std::optional<system_clock::time_point> at;
+    try {
+      at = fault.daemon >= 0 ? claim_audit::first_outcome_by(
+                                   sql, daemon_fleet::instance_id(fault.daemon), fault.ended)
+                             : claim_audit::first_outcome_of_event_after(sql, fault.ended);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "outboxd-chaos: a recovery could not be measured: %s\n", e.what());
+    }
     if (at && next_hit && *at > *next_hit) {
       r.interrupted = true;
     } else if (at) {
