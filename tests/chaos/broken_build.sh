@@ -33,9 +33,13 @@ if command -v ccache >/dev/null 2>&1; then
     launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 
+# Paths relative to one base and the directory left out of the hash, in both builds: the broken
+# tree then reuses this tree's objects for every file its patch does not touch.
+export CCACHE_NOHASHDIR=1
 echo "==> the harness (this tree)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build --target outboxd-chaos
+CCACHE_BASEDIR="$root" cmake --build build --target outboxd outboxd-chaos
+werror=$(sed -n 's/^OUTBOXD_WERROR:BOOL=//p' build/CMakeCache.txt)
 
 work=$(mktemp -d /tmp/outboxd-broken.XXXXXX)
 trap 'rm -rf -- "$work"' EXIT
@@ -43,12 +47,11 @@ echo "==> outboxd with '$name' ($work)"
 mkdir "$work/tree"
 git archive HEAD | tar -x -C "$work/tree"
 patch -s -d "$work/tree" -p1 <"$patch_file"
-# Paths relative to one base and the directory left out of the hash, so a second broken build
-# reuses the first one's objects for every file the patches do not touch.
-export CCACHE_BASEDIR="$work/tree" CCACHE_NOHASHDIR=1
 cmake -S "$work/tree" -B "$work/tree/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DOUTBOXD_BUILD_TESTS=OFF "${launcher[@]}" >/dev/null
+    -DOUTBOXD_WERROR="${werror:-OFF}" "${launcher[@]}" >/dev/null
+export CCACHE_BASEDIR="$work/tree"
 cmake --build "$work/tree/build" --target outboxd
+unset CCACHE_BASEDIR
 
 echo "==> the short harness against it"
 status=0
