@@ -35,7 +35,8 @@ void daemon_fleet::start(int daemon) {
       test::with_endpoint(options_.database_url, s.proxy->host(), s.proxy->port()), "--instance-id",
       instance_id(daemon)};
   arguments.insert(arguments.end(), options_.run_arguments.begin(), options_.run_arguments.end());
-  s.process = std::make_unique<test::daemon_process>(test::binary_path{options_.binary}, arguments);
+  s.process =
+      std::make_unique<test::daemon_process>(test::binary_path::at(options_.binary), arguments);
   s.paused = false;
   ++starts_;
 }

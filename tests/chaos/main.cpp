@@ -37,14 +37,6 @@ constexpr auto kStartTimeout = 30s;
 constexpr auto kShutdownTimeout = 5s;
 constexpr auto kSessionsGoneTimeout = 20s;
 
-std::string read_file(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw std::runtime_error("cannot read " + path);
-  std::stringstream content;
-  content << file.rdbuf();
-  return content.str();
-}
-
 std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 
 // clang-format off
@@ -88,9 +80,9 @@ int run(const chaos_options& o, const std::string& command) {
   // Replaced after the faults: a database restart breaks it.
   auto session = std::make_unique<test::sql_session>(url, "chaos checker");
   auto& setup = *session;
-  setup.script(read_file(OUTBOXD_FERRISKEY_FIXTURE));
+  setup.script(test::read_text_file(OUTBOXD_FERRISKEY_FIXTURE));
   const auto migrated =
-      test::run_binary(test::binary_path{o.outboxd}, {"migrate", "--database-url", url});
+      test::run_binary(test::binary_path::at(o.outboxd), {"migrate", "--database-url", url});
   if (migrated.exit_code != 0) {
     throw std::runtime_error("outboxd migrate failed: " + migrated.err + migrated.out);
   }

@@ -46,14 +46,14 @@ std::vector<char*> null_terminated(std::vector<std::string>& strings) {
 
 daemon_process::daemon_process(const std::vector<std::string>& arguments,
                                const std::vector<std::string>& environment)
-    : daemon_process(binary_path{OUTBOXD_BINARY}, arguments, environment) {}
+    : daemon_process(binary_path::at(OUTBOXD_BINARY), arguments, environment) {}
 
 daemon_process::daemon_process(const binary_path& binary, const std::vector<std::string>& arguments,
                                const std::vector<std::string>& environment) {
   static int counter = 0;
   log_path_ =
       "/tmp/outboxd_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".log";
-  std::vector<std::string> argv_storage{binary.path};
+  std::vector<std::string> argv_storage{binary.path()};
   argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
   // Daemons of parallel tests must not fight over the default admin port: any free one, unless
   // the test chose.
@@ -131,7 +131,7 @@ std::optional<std::uint16_t> daemon_process::admin_port(std::chrono::millisecond
 command_output run_binary(const std::vector<std::string>& arguments,
                           const std::vector<std::string>& environment,
                           std::chrono::milliseconds timeout) {
-  return run_binary(binary_path{OUTBOXD_BINARY}, arguments, environment, timeout);
+  return run_binary(binary_path::at(OUTBOXD_BINARY), arguments, environment, timeout);
 }
 
 command_output run_binary(const binary_path& binary, const std::vector<std::string>& arguments,
@@ -142,7 +142,7 @@ command_output run_binary(const binary_path& binary, const std::vector<std::stri
       "/tmp/outboxd_run_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   const std::string out_path = base + ".out";
   const std::string err_path = base + ".err";
-  std::vector<std::string> argv_storage{binary.path};
+  std::vector<std::string> argv_storage{binary.path()};
   argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
   auto argv = null_terminated(argv_storage);
   auto environment_storage = child_environment(environment);

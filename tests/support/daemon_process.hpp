@@ -9,9 +9,19 @@
 namespace outboxd::test {
 
 // Which outboxd binary to run, when not the one built with the tests (a harness testing another
-// build). A type of its own, so that a braced list of arguments never converts to it.
-struct binary_path {
-  std::string path;
+// build). Made only by at(), so that a braced list of arguments never converts to it.
+class binary_path {
+ public:
+  static binary_path at(std::string path) {
+    binary_path out;
+    out.path_ = std::move(path);
+    return out;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  binary_path() = default;
+  std::string path_;
 };
 
 // The real `outboxd` binary as a child process (for crash and signal tests). Output goes to a log
