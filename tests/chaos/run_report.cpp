@@ -95,6 +95,10 @@ void run_report::print(std::FILE* out) const {
              "interrupted by the next fault on the same target, {} with no outcome after\n",
              seconds(longest), longest_what, interrupted, unmeasured);
   for (const auto& [name, k] : kinds) {
+    if (k.measured == 0) {
+      fmt::print(out, "  {:<21} {:>4} injected, no recovery measured\n", name, k.count);
+      continue;
+    }
     fmt::print(out, "  {:<21} {:>4} injected, longest recovery {:.2f} s{}\n", name, k.count,
                seconds(k.longest),
                k.longest_daemon >= 0 ? " (d" + std::to_string(k.longest_daemon) + ")" : "");
