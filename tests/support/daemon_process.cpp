@@ -46,8 +46,12 @@ std::vector<char*> null_terminated(std::vector<std::string>& strings) {
 }  // namespace
 
 daemon_process::daemon_process(const std::vector<std::string>& arguments,
+                               const std::vector<std::string>& environment)
+    : daemon_process(binary_path::at(OUTBOXD_BINARY), arguments, environment) {}
+
+daemon_process::daemon_process(const binary_path& binary, const std::vector<std::string>& arguments,
                                const std::vector<std::string>& environment) {
-  std::vector<std::string> argv_storage{OUTBOXD_BINARY};
+  std::vector<std::string> argv_storage{binary.path()};
   argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
   // Daemons of parallel tests must not fight over the default admin port: any free one, unless
   // the test chose.
@@ -142,12 +146,18 @@ std::optional<std::uint16_t> daemon_process::admin_port(std::chrono::millisecond
 command_output run_binary(const std::vector<std::string>& arguments,
                           const std::vector<std::string>& environment,
                           std::chrono::milliseconds timeout) {
+  return run_binary(binary_path::at(OUTBOXD_BINARY), arguments, environment, timeout);
+}
+
+command_output run_binary(const binary_path& binary, const std::vector<std::string>& arguments,
+                          const std::vector<std::string>& environment,
+                          std::chrono::milliseconds timeout) {
   static int counter = 0;
   const std::string base =
       "/tmp/outboxd_run_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   const std::string out_path = base + ".out";
   const std::string err_path = base + ".err";
-  std::vector<std::string> argv_storage{OUTBOXD_BINARY};
+  std::vector<std::string> argv_storage{binary.path()};
   argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
   auto argv = null_terminated(argv_storage);
   auto environment_storage = child_environment(environment);

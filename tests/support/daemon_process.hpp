@@ -8,13 +8,30 @@
 
 namespace outboxd::test {
 
+// Which outboxd binary to run, when not the one built with the tests (a harness testing another
+// build). Made only by at(), so that a braced list of arguments never converts to it.
+class binary_path {
+ public:
+  static binary_path at(std::string path) {
+    binary_path out;
+    out.path_ = std::move(path);
+    return out;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  binary_path() = default;
+  std::string path_;
+};
+
 // Another program to run as a daemon_process (an example receiver), by its path.
 struct other_program {
   std::string path;
 };
 
-// The real `outboxd` binary as a child process (for crash and signal tests), or another long
-// running program. Output goes to a log file. The destructor kills it if it is still running.
+// The real `outboxd` binary (or another build of it, or another long-running program) as a child
+// process, for crash and signal tests. Output goes to a log file. The destructor kills it if it is
+// still running.
 class daemon_process {
  public:
   // `environment` entries ("NAME=value") are added to the test's own environment, less its
@@ -22,6 +39,8 @@ class daemon_process {
   explicit daemon_process(const std::vector<std::string>& arguments,
                           const std::vector<std::string>& environment = {});
   daemon_process(const other_program& program, const std::vector<std::string>& arguments,
+                 const std::vector<std::string>& environment = {});
+  daemon_process(const binary_path& binary, const std::vector<std::string>& arguments,
                  const std::vector<std::string>& environment = {});
   ~daemon_process();
   daemon_process(const daemon_process&) = delete;
@@ -51,6 +70,9 @@ struct command_output {
   std::string err;
 };
 command_output run_binary(const std::vector<std::string>& arguments,
+                          const std::vector<std::string>& environment = {},
+                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
+command_output run_binary(const binary_path& binary, const std::vector<std::string>& arguments,
                           const std::vector<std::string>& environment = {},
                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
 

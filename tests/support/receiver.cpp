@@ -138,7 +138,11 @@ struct receiver::impl final : request_sink {
     std::function<reaction(const received_request&)> decide;  // when set, instead of the above
   };
 
-  explicit impl(options opts) : tls(opts.tls), wanted_port(opts.port), settings(std::move(opts)) {}
+  explicit impl(options opts)
+      : tls(opts.tls),
+        wanted_port(opts.port),
+        keep_requests(opts.keep_requests),
+        settings(std::move(opts)) {}
 
   // Records a request and picks its reaction, under one lock so that the n-th request recorded
   // for a path is the one that got the n-th scripted reaction.
@@ -159,7 +163,7 @@ struct receiver::impl final : request_sink {
         const auto now_active = ++active[key];
         most_active[key] = std::max(most_active[key], now_active);
       }
-      log.push_back(std::move(request));
+      if (keep_requests) log.push_back(std::move(request));
     }
     arrived.notify_all();
     return chosen;
@@ -183,6 +187,7 @@ struct receiver::impl final : request_sink {
 
   const bool tls;
   const std::uint16_t wanted_port;
+  const bool keep_requests;
   const options settings;
   asio::io_context io{1};
   std::optional<ssl::context> tls_context;

@@ -67,6 +67,9 @@ class receiver {
     // tls: PEM of the CA whose certificate every client must present (mTLS); empty for none.
     std::string client_ca;
     bool tls_1_1_only = false;  // tls: a legacy server that speaks TLS 1.1 and nothing newer
+    // false: requests are answered but not kept (requests() and count() see none), for a
+    // long-running receiver whose caller records what it needs in react_with.
+    bool keep_requests = true;
   };
   receiver();
   explicit receiver(options opts);

@@ -36,15 +36,15 @@ std::string with_database(const std::string& url, const std::string& database) {
   return base + "/" + database + tail;
 }
 
-namespace {
-
-std::string read_file(const std::string& path) {
+std::string read_text_file(const std::string& path) {
   std::ifstream file(path);
   if (!file) throw std::runtime_error("cannot read " + path);
   std::stringstream content;
   content << file.rdbuf();
   return content.str();
 }
+
+namespace {
 
 std::string unique_database_name() {
   static std::atomic<int> counter{0};
@@ -76,7 +76,7 @@ test_database::test_database(options opts) : name_(unique_database_name()) {
       session_->script("CREATE SCHEMA " + opts.iam_schema + ";");
     }
     session_->script("SET search_path TO " + opts.iam_schema + ";\n" +
-                     read_file(OUTBOXD_FERRISKEY_FIXTURE) + "\nRESET search_path;");
+                     read_text_file(OUTBOXD_FERRISKEY_FIXTURE) + "\nRESET search_path;");
   }
   if (opts.migrate) {
     const auto migrated =

@@ -39,6 +39,9 @@ class test_database {
   std::unique_ptr<sql_session> session_;
 };
 
+// A whole file's text; throws std::runtime_error if it cannot be read.
+std::string read_text_file(const std::string& path);
+
 // Replaces the database name in a postgresql:// URL.
 std::string with_database(const std::string& url, const std::string& database);
 
