@@ -27,7 +27,6 @@ cd "$root"
 source scripts/lib/deps.sh
 outboxd_install_deps
 
-export CCACHE_DIR=${CCACHE_DIR:-/work/.ccache}
 launcher=()
 if command -v ccache >/dev/null 2>&1; then
     launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
