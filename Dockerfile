@@ -14,7 +14,8 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         cmake ninja-build g++ pkg-config \
-        libpq-dev libboost1.81-dev libboost-program-options1.81-dev libsimdjson-dev \
+        libpq-dev libboost1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev \
+        libsimdjson-dev \
         prometheus-cpp-dev libssl-dev libfmt-dev libspdlog-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -32,7 +33,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libc6 libgcc-s1 libstdc++6 \
-        libpq5 libssl3 libboost-program-options1.81.0 libfmt9 libspdlog1.10 libsimdjson14 \
+        libpq5 libssl3 libboost-program-options1.81.0 libboost-url1.81.0 libfmt9 libspdlog1.10 \
+        libsimdjson14 \
         libprometheus-cpp-core1.0 \
         ca-certificates \
  && rm -rf /var/lib/apt/lists/*
