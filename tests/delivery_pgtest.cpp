@@ -383,16 +383,24 @@ TEST(delivery, claiming_pauses_at_the_bound_on_unwritten_outcomes_and_resumes) {
   for (int i = 0; i < kEvents; ++i) s.event();
 
   ASSERT_TRUE(eventually(
-      [&] { return daemon.store().queued_writes() == kBound && daemon.deliver().in_flight() == 0; },
+      [&] {
+        return daemon.on_loop([&] {
+          return daemon.store().queued_writes() == kBound && daemon.deliver().in_flight() == 0;
+        });
+      },
       10s))
-      << "queued writes " << daemon.store().queued_writes() << ", in flight "
-      << daemon.deliver().in_flight() << ", sent " << s.hooks.count();
+      << "queued writes " << daemon.on_loop([&] { return daemon.store().queued_writes(); })
+      << ", in flight " << daemon.on_loop([&] { return daemon.deliver().in_flight(); }) << ", sent "
+      << s.hooks.count();
   EXPECT_EQ(s.hooks.count(), kBound);
   // Time passes (the writer fails twice more) and still nothing more is sent.
-  const auto failures = daemon.store().writes_failed();
-  ASSERT_TRUE(eventually([&] { return daemon.store().writes_failed() >= failures + 2; }, 10s));
+  const auto writes_failed = [&] {
+    return daemon.on_loop([&] { return daemon.store().writes_failed(); });
+  };
+  const auto failures = writes_failed();
+  ASSERT_TRUE(eventually([&] { return writes_failed() >= failures + 2; }, 10s));
   EXPECT_EQ(s.hooks.count(), kBound);
-  EXPECT_EQ(daemon.store().queued_writes(), kBound);
+  EXPECT_EQ(daemon.on_loop([&] { return daemon.store().queued_writes(); }), kBound);
 
   // Writes work again: the backlog drains and delivery resumes to the end, one attempt each.
   s.db.sql().script("DROP TRIGGER refuse ON outboxd.attempts");
@@ -415,8 +423,9 @@ TEST(delivery, an_outcome_that_cannot_be_stored_is_dropped_and_does_not_block_th
   for (int i = 0; i < 3; ++i) s.event();
   ASSERT_TRUE(
       s.eventually_count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'succeeded'", 3));
-  ASSERT_TRUE(eventually([&] { return daemon.store().writes_dropped() == 3; }, 10s));
-  EXPECT_EQ(daemon.store().queued_writes(), 0u);
+  ASSERT_TRUE(eventually(
+      [&] { return daemon.on_loop([&] { return daemon.store().writes_dropped(); }) == 3; }, 10s));
+  EXPECT_EQ(daemon.on_loop([&] { return daemon.store().queued_writes(); }), 0u);
   // The teapot's deliveries wait for their lease to end, to be tried again: nothing is lost.
   EXPECT_EQ(s.count("SELECT count(*) FROM outboxd.deliveries WHERE status = 'delivering'"), 3);
 }

@@ -267,7 +267,7 @@ TEST(lease, an_outcome_the_database_refuses_for_its_size_is_isolated_and_kept_wi
   EXPECT_EQ(db.sql().scalar("SELECT count(*) FROM outboxd.attempts WHERE response_body IS NULL "
                             "AND error_detail LIKE 'details not stored: SQLSTATE 54000%'"),
             5);
-  EXPECT_EQ(daemon.store().writes_dropped(), 0u);
+  EXPECT_EQ(daemon.on_loop([&] { return daemon.store().writes_dropped(); }), 0u);
 }
 
 TEST(lease, a_webhook_unsubscribed_from_the_event_after_fan_out_gets_nothing_for_it) {
