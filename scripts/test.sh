@@ -5,7 +5,7 @@
 # Usage: scripts/test.sh [ctest args...]     e.g. scripts/test.sh -R dispatcher
 # Env:   CI  when non-empty, warnings are errors (-DOUTBOXD_WERROR=ON).
 #        OUTBOXD_TEST_DEEP  when non-empty, also the sanitizer builds (asan-ubsan: every test but
-#          chaos; tsan: the unit tests) and the bounded fuzz runs. Not yet part of CI: these phases
+#          chaos; tsan: the same) and the bounded fuzz runs. Not yet part of CI: these phases
 #          have not had their first full run, and a red phase must not turn every CI run red.
 #        OUTBOXD_FUZZ_SECONDS  run time of each fuzz target (default 25, scripts/fuzz.sh).
 set -euo pipefail
@@ -73,11 +73,12 @@ if [[ -n "${OUTBOXD_TEST_DEEP:-}" ]]; then
     phase "asan-ubsan: test (every label but chaos)"
     ctest --preset asan-ubsan "$@" || status=$((status ? status : $?))
 
-    # The unit tests with ThreadSanitizer: the resolver threads, the admin server, the scheduler.
-    phase "tsan: build unit tests (build-tsan)"
+    # The same suite with ThreadSanitizer: the resolver threads, the admin server, and the tests
+    # that read a running daemon's state from their own thread.
+    phase "tsan: build (build-tsan)"
     cmake --preset tsan
     cmake --build --preset tsan
-    phase "tsan: test (label unit)"
+    phase "tsan: test (every label but chaos)"
     ctest --preset tsan "$@" || status=$((status ? status : $?))
 
     phase "fuzz: build (build-fuzz, clang) and run each target for ${OUTBOXD_FUZZ_SECONDS:-25}s"
